@@ -1,0 +1,2 @@
+//! memif-conn (being built).
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! memif-ring (being built).
+#![warn(missing_docs)]

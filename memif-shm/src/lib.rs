@@ -1,0 +1,2 @@
+//! memif-shm (being built).
+#![warn(missing_docs)]
