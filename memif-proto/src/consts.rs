@@ -17,7 +17,7 @@ pub const SECRET_LEN: usize = 24;
 pub const DISCONNECT_REASON_LEN: usize = 96;
 
 /// The cookie every ring header starts with.
-pub const COOKIE: u32 = 0x3E31_F20;
+pub const COOKIE: u32 = 0x03E3_1F20;
 
 /// Default control socket path (VPP's and libmemif's).
 pub const DEFAULT_SOCKET_PATH: &str = "/run/vpp/memif.sock";
