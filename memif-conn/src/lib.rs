@@ -1,2 +1,3 @@
 //! memif-conn (being built).
 #![warn(missing_docs)]
+pub mod handshake;
