@@ -1,0 +1,307 @@
+//! The master's queues: [`MasterRx`] (S2M ring) and [`MasterTx`] (M2S ring).
+//!
+//! The master maps what the slave gave it and trusts nothing in it: every descriptor is
+//! checked against the regions of the connection before a byte is read or written.
+
+use std::sync::atomic::Ordering;
+
+use memif_proto::DESC_FLAG_NEXT;
+
+use crate::queue::{descriptors_needed, ReleaseRx, RxScratch, Seg, TxCore, TxSlot};
+use crate::{Interrupt, QueueCounters, Ring, RingError, RxBurst, RxMode, TxBurst};
+
+#[derive(Debug)]
+struct MasterRxState {
+    ring: Ring,
+    interrupt: Interrupt,
+    counters: QueueCounters,
+    buffer_size: u32,
+    /// Our index: every slot before it is released.
+    tail: u16,
+    /// Cached `head` (memif `last_head` view): the slave published up to here.
+    head: u16,
+}
+
+impl ReleaseRx for MasterRxState {
+    #[inline]
+    fn release_rx(&mut self, ndesc: u16) {
+        if ndesc > 0 {
+            self.tail = self.tail.wrapping_add(ndesc);
+            self.ring.tail_atomic().store(self.tail, Ordering::Release);
+        }
+    }
+}
+
+impl MasterRxState {
+    /// Reloads `head`; checks it is at most a ring ahead of `tail`.
+    fn load_head(&mut self) -> Result<u16, RingError> {
+        let head = self.ring.head_atomic().load(Ordering::Acquire);
+        let distance = head.wrapping_sub(self.tail);
+        if distance > self.ring.size() {
+            return Err(RingError::IndexJump { distance, ring_size: self.ring.size() });
+        }
+        self.head = head;
+        Ok(distance)
+    }
+
+    /// Validates the descriptors of up to `max` packets among `avail` published slots
+    /// into `scratch`. Returns (packets, descriptors, bytes).
+    fn scan(&self, scratch: &mut RxScratch, avail: u16, max: usize) -> Result<(usize, u16, u64), RingError> {
+        scratch.segs.clear();
+        scratch.pkts.clear();
+        let mem = self.ring.memory();
+        let mask = self.ring.mask();
+        let (mut npk, mut complete, mut bytes, mut pkt_bytes) = (0usize, 0u16, 0u64, 0u64);
+        let mut i = 0u16;
+        while i < avail && npk < max {
+            let slot = self.tail.wrapping_add(i);
+            let d = self.ring.read_raw(slot);
+            if d.length > self.buffer_size {
+                return Err(RingError::LengthAboveBufferSize {
+                    slot: slot & mask,
+                    length: d.length,
+                    buffer_size: self.buffer_size,
+                });
+            }
+            let ptr = mem
+                .locate(d.region, d.offset, d.length)
+                .map_err(|e| e.at(slot & mask, d.region, d.offset, d.length))?;
+            if complete == i {
+                scratch.pkts.push(u32::from(i));
+            }
+            scratch.segs.push(Seg { ptr, len: d.length, flags: d.flags });
+            pkt_bytes += u64::from(d.length);
+            i += 1;
+            if d.flags & DESC_FLAG_NEXT == 0 {
+                npk += 1;
+                complete = i;
+                bytes += pkt_bytes;
+                pkt_bytes = 0;
+            }
+        }
+        if complete < i {
+            let length = usize::from(i - complete);
+            if length >= usize::from(self.ring.size()) {
+                return Err(RingError::ChainTooLong { length, ring_size: self.ring.size() });
+            }
+            scratch.segs.truncate(usize::from(complete));
+            scratch.pkts.truncate(npk);
+        }
+        scratch.pkts.push(u32::from(complete));
+        Ok((npk, complete, bytes))
+    }
+}
+
+/// The master's receive queue: reads the S2M ring the slave fills. Reads `head`,
+/// writes `tail`.
+#[derive(Debug)]
+pub struct MasterRx {
+    st: MasterRxState,
+    scratch: RxScratch,
+}
+
+impl MasterRx {
+    /// A receive queue over an S2M ring. `buffer_size` is the largest descriptor length
+    /// accepted: the protocol does not tell the master the slave's buffer size, so pass
+    /// the size agreed by configuration (or `u32::MAX` to check region bounds only).
+    /// Starts at index 0: create it once both sides reset the ring's indices.
+    pub fn new(ring: Ring, buffer_size: u32, interrupt: Interrupt) -> MasterRx {
+        let scratch = RxScratch::new(ring.size());
+        MasterRx {
+            st: MasterRxState {
+                ring,
+                interrupt,
+                counters: QueueCounters::default(),
+                buffer_size,
+                tail: 0,
+                head: 0,
+            },
+            scratch,
+        }
+    }
+
+    /// Receives up to `max` packets (chains count as one). Reads `head` only when the
+    /// cached view holds fewer than `max` descriptors; validates every descriptor of the
+    /// burst (region, bounds in 64 bits, length, chain) before handing anything out. An
+    /// incomplete chain at the end is left for later. On error nothing is handed out,
+    /// shared memory is untouched and `errors` is counted.
+    pub fn rx_burst(&mut self, max: usize) -> Result<RxBurst<'_>, RingError> {
+        let st = &mut self.st;
+        let mut avail = st.head.wrapping_sub(st.tail);
+        if usize::from(avail) < max {
+            match st.load_head() {
+                Ok(a) => avail = a,
+                Err(e) => {
+                    st.counters.errors += 1;
+                    return Err(e);
+                }
+            }
+        }
+        let (npk, ndesc, bytes) = match st.scan(&mut self.scratch, avail, max) {
+            Ok(v) => v,
+            Err(e) => {
+                st.counters.errors += 1;
+                return Err(e);
+            }
+        };
+        st.counters.packets += npk as u64;
+        st.counters.bytes += bytes;
+        Ok(RxBurst { segs: &self.scratch.segs, pkts: &self.scratch.pkts, owner: st, ndesc })
+    }
+
+    /// Descriptors the slave has published and we have not received (reloads `head`).
+    pub fn pending(&mut self) -> Result<usize, RingError> {
+        self.st.load_head().map(usize::from).inspect_err(|_| self.st.counters.errors += 1)
+    }
+
+    /// Polling sets MASK_INT on the ring (the slave stops signalling), interrupt mode
+    /// clears it. After switching to interrupt mode, poll once more before waiting.
+    pub fn set_rx_mode(&mut self, mode: RxMode) {
+        self.st.ring.set_mask_int(mode == RxMode::Polling);
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &QueueCounters {
+        &self.st.counters
+    }
+
+    /// The ring's interrupt.
+    pub fn interrupt(&self) -> &Interrupt {
+        &self.st.interrupt
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &Ring {
+        &self.st.ring
+    }
+
+    /// Starts this queue at index `index` instead of 0 and stores it as the ring's tail.
+    /// For tests near the u16 wrap; the slave's queue must start at the same index.
+    #[doc(hidden)]
+    pub fn start_indices_at(&mut self, index: u16) {
+        self.st.tail = index;
+        self.st.head = index;
+        self.st.ring.set_tail(index);
+    }
+}
+
+/// The master's transmit queue: copies packets into the buffers the slave posted on the
+/// M2S ring. Reads `head`, writes `tail`. A hostile slave cannot make it write outside
+/// the slave's regions: each posted descriptor is validated before its buffer is
+/// handed out, with capacity `min(descriptor length, buffer_size)`.
+#[derive(Debug)]
+pub struct MasterTx {
+    core: TxCore,
+}
+
+impl MasterTx {
+    /// A transmit queue over an M2S ring; `buffer_size` caps how much is written into
+    /// one posted buffer. Starts at index 0.
+    pub fn new(ring: Ring, buffer_size: u32, interrupt: Interrupt) -> MasterTx {
+        MasterTx { core: TxCore::new(ring, interrupt, buffer_size, false) }
+    }
+
+    fn load_head(&mut self) -> Result<u16, RingError> {
+        let c = &mut self.core;
+        let head = c.ring.head_atomic().load(Ordering::Acquire);
+        let distance = head.wrapping_sub(c.own);
+        if distance > c.ring.size() {
+            c.counters.errors += 1;
+            return Err(RingError::IndexJump { distance, ring_size: c.ring.size() });
+        }
+        c.peer = head;
+        Ok(distance)
+    }
+
+    fn alloc_inner(&mut self, n: usize) -> Result<usize, RingError> {
+        let mut avail = self.core.peer.wrapping_sub(self.core.own);
+        if usize::from(avail) < n {
+            avail = self.load_head()?;
+        }
+        let k = n.min(usize::from(avail));
+        let c = &mut self.core;
+        c.slots.clear();
+        let mem = c.ring.memory();
+        let mask = c.ring.mask();
+        for i in 0..k {
+            let slot = c.own.wrapping_add(i as u16);
+            let d = c.ring.read_raw(slot);
+            let cap = d.length.min(c.buffer_size);
+            match mem.locate(d.region, d.offset, cap) {
+                Ok(ptr) => {
+                    c.slots.push(TxSlot { ptr, cap, region: d.region, offset: d.offset, len: 0, flags: 0 })
+                }
+                Err(e) => {
+                    c.slots.clear();
+                    c.counters.errors += 1;
+                    return Err(e.at(slot & mask, d.region, d.offset, cap));
+                }
+            }
+        }
+        Ok(k)
+    }
+
+    /// Up to `n` of the buffers the slave posted, validated. Fewer (maybe none) when the
+    /// slave posted fewer.
+    pub fn alloc(&mut self, n: usize) -> Result<TxBurst<'_>, RingError> {
+        self.alloc_inner(n)?;
+        Ok(TxBurst { core: &mut self.core })
+    }
+
+    /// Copies `frames` into posted buffers and publishes them in one burst. A frame
+    /// larger than a buffer goes out chained with NEXT. Frames that do not fit (no room,
+    /// or more descriptors than the ring has) are dropped and counted in `drops`.
+    /// Returns frames sent.
+    pub fn send(&mut self, frames: &[&[u8]]) -> Result<usize, RingError> {
+        if frames.is_empty() {
+            return Ok(0);
+        }
+        let need = descriptors_needed(frames, self.core.buffer_size, usize::from(self.core.ring.size()));
+        self.alloc_inner(need)?;
+        Ok(self.core.send_frames(frames))
+    }
+
+    /// Allocates up to `n` buffers, lets `fill(i, buffer)` write packet `i` and return
+    /// its length (clamped to the buffer), and publishes them all. Returns packets sent.
+    pub fn send_with(
+        &mut self,
+        n: usize,
+        mut fill: impl FnMut(usize, &mut [u8]) -> usize,
+    ) -> Result<usize, RingError> {
+        let mut burst = self.alloc(n)?;
+        for i in 0..burst.len() {
+            let len = fill(i, burst.buffer_mut(i));
+            burst.set_len(i, len);
+        }
+        Ok(burst.commit_all())
+    }
+
+    /// Buffers the slave has posted that we have not filled (reloads `head`).
+    pub fn available(&mut self) -> Result<usize, RingError> {
+        self.load_head().map(usize::from)
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &QueueCounters {
+        &self.core.counters
+    }
+
+    /// The ring's interrupt.
+    pub fn interrupt(&self) -> &Interrupt {
+        &self.core.interrupt
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &Ring {
+        &self.core.ring
+    }
+
+    /// Starts this queue at index `index` instead of 0 and stores it as the ring's tail.
+    /// For tests near the u16 wrap; the slave's queue must start at the same index.
+    #[doc(hidden)]
+    pub fn start_indices_at(&mut self, index: u16) {
+        self.core.own = index;
+        self.core.peer = index;
+        self.core.ring.set_tail(index);
+    }
+}

@@ -1,0 +1,485 @@
+//! The slave's queues: [`SlaveTx`] (S2M ring) and [`SlaveRx`] (M2S ring), and
+//! zero-copy forwarding between them.
+//!
+//! The slave owns every buffer. Each queue keeps a private table of which buffer sits in
+//! which slot, and never takes a buffer's region or offset from shared memory: a master
+//! that rewrites descriptors cannot redirect the slave's reads or writes. Only the
+//! length and flags the master writes on M2S are read back, and checked.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use memif_proto::{Direction, DESC_FLAG_NEXT};
+use memif_shm::Layout;
+
+use crate::memory::BufPtr;
+use crate::queue::{descriptors_needed, ReleaseRx, RxScratch, Seg, TxCore, TxSlot};
+use crate::ring::RawDesc;
+use crate::{Interrupt, QueueCounters, Ring, RingError, RxBurst, RxMode, TxBurst};
+
+/// A slave buffer: where it is (for descriptors) and its address (for data).
+#[derive(Clone, Copy, Debug)]
+struct Buf {
+    region: u16,
+    offset: u32,
+    ptr: BufPtr,
+}
+
+/// The initial buffer of every slot of ring (`dir`, `index`), each checked to lie in the
+/// ring's memory. On a mismatch the queue keeps the error and refuses to work.
+fn build_table(ring: &Ring, layout: &Layout, dir: Direction, index: u16) -> (Vec<Buf>, Option<RingError>) {
+    let size = ring.size();
+    let mut table = Vec::with_capacity(usize::from(size));
+    let mut err = None;
+    if ring.log2_ring_size() != layout.log2_ring_size {
+        err = Some(RingError::LayoutMismatch {
+            ring_log2: ring.log2_ring_size(),
+            layout_log2: layout.log2_ring_size,
+        });
+    }
+    for slot in 0..size {
+        let (region, offset) = layout.buffer_location(dir, index, slot);
+        match ring.memory().locate(region, offset, layout.buffer_size) {
+            Ok(ptr) => table.push(Buf { region, offset, ptr }),
+            Err(e) => {
+                if err.is_none() {
+                    err = Some(e.at(slot, region, offset, layout.buffer_size));
+                }
+                table.push(Buf { region, offset, ptr: BufPtr(std::ptr::null_mut()) });
+            }
+        }
+    }
+    if let Some(e) = &err {
+        tracing::error!(error = %e, ?dir, index, "slave queue layout does not match its memory");
+    }
+    (table, err)
+}
+
+/// The slave's transmit queue: fills its own buffers and publishes them on the S2M ring.
+/// Writes `head`, reads `tail`.
+#[derive(Debug)]
+pub struct SlaveTx {
+    core: TxCore,
+    table: Vec<Buf>,
+    setup: Option<RingError>,
+}
+
+impl SlaveTx {
+    /// A transmit queue over S2M ring `index` of `layout`, whose slot `j` starts with
+    /// buffer `layout.buffer_location(S2M, index, j)`. If the layout does not fit the
+    /// ring's memory, every operation returns that error. Starts at index 0.
+    pub fn new(ring: Ring, layout: &Layout, index: u16, interrupt: Interrupt) -> SlaveTx {
+        let (table, setup) = build_table(&ring, layout, Direction::S2M, index);
+        SlaveTx { core: TxCore::new(ring, interrupt, layout.buffer_size, true), table, setup }
+    }
+
+    fn check_setup(&mut self) -> Result<(), RingError> {
+        match &self.setup {
+            None => Ok(()),
+            Some(e) => {
+                self.core.counters.errors += 1;
+                Err(e.clone())
+            }
+        }
+    }
+
+    /// Reloads `tail`: it may only have moved over slots we published.
+    fn load_tail(&mut self) -> Result<(), RingError> {
+        let c = &mut self.core;
+        let tail = c.ring.tail_atomic().load(Ordering::Acquire);
+        let distance = tail.wrapping_sub(c.peer);
+        let published = c.own.wrapping_sub(c.peer);
+        if distance > published {
+            c.counters.errors += 1;
+            return Err(RingError::IndexBeyondPublished { distance, published });
+        }
+        c.peer = tail;
+        Ok(())
+    }
+
+    #[inline]
+    fn free(&self) -> u16 {
+        self.core.ring.size() - self.core.own.wrapping_sub(self.core.peer)
+    }
+
+    fn alloc_inner(&mut self, n: usize) -> Result<usize, RingError> {
+        self.check_setup()?;
+        if usize::from(self.free()) < n {
+            self.load_tail()?;
+        }
+        let k = n.min(usize::from(self.free()));
+        let c = &mut self.core;
+        c.slots.clear();
+        let mask = c.ring.mask();
+        for i in 0..k {
+            let b = self.table[usize::from(c.own.wrapping_add(i as u16) & mask)];
+            c.slots.push(TxSlot {
+                ptr: b.ptr,
+                cap: c.buffer_size,
+                region: b.region,
+                offset: b.offset,
+                len: 0,
+                flags: 0,
+            });
+        }
+        Ok(k)
+    }
+
+    /// Up to `n` free buffers (fewer, maybe none, when the master has not returned
+    /// enough). Reads `tail` only when the cached view has fewer than `n` free.
+    pub fn alloc(&mut self, n: usize) -> Result<TxBurst<'_>, RingError> {
+        self.alloc_inner(n)?;
+        Ok(TxBurst { core: &mut self.core })
+    }
+
+    /// Copies `frames` into free buffers and publishes them in one burst. A frame larger
+    /// than a buffer goes out chained with NEXT. Frames that do not fit (no room, or more
+    /// descriptors than the ring has) are dropped and counted in `drops`. Returns frames
+    /// sent.
+    pub fn send(&mut self, frames: &[&[u8]]) -> Result<usize, RingError> {
+        if frames.is_empty() {
+            return Ok(0);
+        }
+        let need = descriptors_needed(frames, self.core.buffer_size, usize::from(self.core.ring.size()));
+        self.alloc_inner(need)?;
+        Ok(self.core.send_frames(frames))
+    }
+
+    /// Allocates up to `n` buffers, lets `fill(i, buffer)` write packet `i` and return
+    /// its length (clamped to the buffer), and publishes them all. Returns packets sent.
+    pub fn send_with(
+        &mut self,
+        n: usize,
+        mut fill: impl FnMut(usize, &mut [u8]) -> usize,
+    ) -> Result<usize, RingError> {
+        let mut burst = self.alloc(n)?;
+        for i in 0..burst.len() {
+            let len = fill(i, burst.buffer_mut(i));
+            burst.set_len(i, len);
+        }
+        Ok(burst.commit_all())
+    }
+
+    /// Free slots now (reloads `tail`).
+    pub fn free_slots(&mut self) -> Result<usize, RingError> {
+        self.check_setup()?;
+        self.load_tail()?;
+        Ok(usize::from(self.free()))
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &QueueCounters {
+        &self.core.counters
+    }
+
+    /// The ring's interrupt.
+    pub fn interrupt(&self) -> &Interrupt {
+        &self.core.interrupt
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &Ring {
+        &self.core.ring
+    }
+
+    /// Starts this queue at index `index` instead of 0 and stores it as the ring's head.
+    /// For tests near the u16 wrap; the master's queue must start at the same index.
+    #[doc(hidden)]
+    pub fn start_indices_at(&mut self, index: u16) {
+        self.core.own = index;
+        self.core.peer = index;
+        self.core.ring.set_head(index);
+    }
+}
+
+#[derive(Debug)]
+struct SlaveRxState {
+    ring: Ring,
+    interrupt: Interrupt,
+    counters: QueueCounters,
+    buffer_size: u32,
+    table: Vec<Buf>,
+    setup: Option<RingError>,
+    /// Our index: slots before it are posted to the master.
+    head: u16,
+    /// Our receive cursor (memif `last_tail`): slots before it are received and released.
+    last_tail: u16,
+    /// Cached `tail`: the master filled slots up to here.
+    tail: u16,
+}
+
+impl ReleaseRx for SlaveRxState {
+    #[inline]
+    fn release_rx(&mut self, ndesc: u16) {
+        if ndesc > 0 {
+            self.last_tail = self.last_tail.wrapping_add(ndesc);
+            self.refill();
+        }
+    }
+}
+
+impl SlaveRxState {
+    fn refill(&mut self) -> usize {
+        if self.setup.is_some() {
+            return 0;
+        }
+        let n = self.ring.size() - self.head.wrapping_sub(self.last_tail);
+        if n == 0 {
+            return 0;
+        }
+        let mask = self.ring.mask();
+        for i in 0..n {
+            let slot = self.head.wrapping_add(i);
+            let b = self.table[usize::from(slot & mask)];
+            self.ring.write_raw(
+                slot,
+                &RawDesc { flags: 0, region: b.region, length: self.buffer_size, offset: b.offset },
+            );
+        }
+        self.head = self.head.wrapping_add(n);
+        self.ring.head_atomic().store(self.head, Ordering::Release);
+        usize::from(n)
+    }
+
+    /// Reloads `tail`: the master may only have filled slots we posted.
+    fn load_tail(&mut self) -> Result<u16, RingError> {
+        let tail = self.ring.tail_atomic().load(Ordering::Acquire);
+        let distance = tail.wrapping_sub(self.last_tail);
+        let published = self.head.wrapping_sub(self.last_tail);
+        if distance > published {
+            return Err(RingError::IndexBeyondPublished { distance, published });
+        }
+        self.tail = tail;
+        Ok(distance)
+    }
+
+    /// Checks the lengths and flags of up to `max` packets among `avail` filled slots
+    /// into `scratch`; buffers come from our table. Returns (packets, descriptors, bytes).
+    fn scan(&self, scratch: &mut RxScratch, avail: u16, max: usize) -> Result<(usize, u16, u64), RingError> {
+        scratch.segs.clear();
+        scratch.pkts.clear();
+        let mask = self.ring.mask();
+        let (mut npk, mut complete, mut bytes, mut pkt_bytes) = (0usize, 0u16, 0u64, 0u64);
+        let mut i = 0u16;
+        while i < avail && npk < max {
+            let slot = self.last_tail.wrapping_add(i);
+            let d = self.ring.read_raw(slot);
+            if d.length > self.buffer_size {
+                return Err(RingError::LengthAboveBufferSize {
+                    slot: slot & mask,
+                    length: d.length,
+                    buffer_size: self.buffer_size,
+                });
+            }
+            let b = self.table[usize::from(slot & mask)];
+            if complete == i {
+                scratch.pkts.push(u32::from(i));
+            }
+            scratch.segs.push(Seg { ptr: b.ptr, len: d.length, flags: d.flags });
+            pkt_bytes += u64::from(d.length);
+            i += 1;
+            if d.flags & DESC_FLAG_NEXT == 0 {
+                npk += 1;
+                complete = i;
+                bytes += pkt_bytes;
+                pkt_bytes = 0;
+            }
+        }
+        if complete < i {
+            let length = usize::from(i - complete);
+            if length >= usize::from(self.ring.size()) {
+                return Err(RingError::ChainTooLong { length, ring_size: self.ring.size() });
+            }
+            scratch.segs.truncate(usize::from(complete));
+            scratch.pkts.truncate(npk);
+        }
+        scratch.pkts.push(u32::from(complete));
+        Ok((npk, complete, bytes))
+    }
+
+    /// Setup check, then the filled slots (reloading `tail` if fewer than `want`).
+    fn available(&mut self, want: usize) -> Result<u16, RingError> {
+        if let Some(e) = &self.setup {
+            return Err(e.clone());
+        }
+        let avail = self.tail.wrapping_sub(self.last_tail);
+        if usize::from(avail) < want {
+            return self.load_tail();
+        }
+        Ok(avail)
+    }
+}
+
+/// The slave's receive queue: posts its empty buffers on the M2S ring (at `head`) and
+/// receives what the master filled (up to `tail`).
+#[derive(Debug)]
+pub struct SlaveRx {
+    st: SlaveRxState,
+    scratch: RxScratch,
+}
+
+impl SlaveRx {
+    /// A receive queue over M2S ring `index` of `layout`, whose slot `j` starts with
+    /// buffer `layout.buffer_location(M2S, index, j)`. If the layout does not fit the
+    /// ring's memory, every operation returns that error (and `refill` posts nothing).
+    /// Starts at index 0 with nothing posted: call [`SlaveRx::refill`] once the link is
+    /// up.
+    pub fn new(ring: Ring, layout: &Layout, index: u16, interrupt: Interrupt) -> SlaveRx {
+        let (table, setup) = build_table(&ring, layout, Direction::M2S, index);
+        let scratch = RxScratch::new(ring.size());
+        SlaveRx {
+            st: SlaveRxState {
+                ring,
+                interrupt,
+                counters: QueueCounters::default(),
+                buffer_size: layout.buffer_size,
+                table,
+                setup,
+                head: 0,
+                last_tail: 0,
+                tail: 0,
+            },
+            scratch,
+        }
+    }
+
+    /// Posts every free slot (empty buffers, length = buffer size) and publishes `head`
+    /// once. After link up this posts the whole ring, as libmemif does. Returns slots
+    /// posted.
+    pub fn refill(&mut self) -> usize {
+        self.st.refill()
+    }
+
+    /// Receives up to `max` packets (chains count as one). Reads `tail` only when the
+    /// cached view holds fewer than `max` descriptors; checks every length and chain
+    /// before handing anything out (the buffers themselves come from our own table).
+    /// Releasing the burst refills its slots. On error nothing is handed out, shared
+    /// memory is untouched and `errors` is counted.
+    pub fn rx_burst(&mut self, max: usize) -> Result<RxBurst<'_>, RingError> {
+        let st = &mut self.st;
+        let scanned = st.available(max).and_then(|avail| st.scan(&mut self.scratch, avail, max));
+        let (npk, ndesc, bytes) = match scanned {
+            Ok(v) => v,
+            Err(e) => {
+                st.counters.errors += 1;
+                return Err(e);
+            }
+        };
+        st.counters.packets += npk as u64;
+        st.counters.bytes += bytes;
+        Ok(RxBurst { segs: &self.scratch.segs, pkts: &self.scratch.pkts, owner: st, ndesc })
+    }
+
+    /// Zero-copy forwarding: moves up to `max` received packets onto `tx`'s S2M ring by
+    /// swapping buffers (the free buffer of each TX slot becomes this ring's refill), no
+    /// copy. Publishes TX `head` once (and signals unless MASK_INT), then refills the
+    /// received slots. Packets that find no room on `tx` stay in this ring for the next
+    /// call. Both queues must belong to the same connection. Returns packets forwarded.
+    pub fn forward_to(&mut self, tx: &mut SlaveTx, max: usize) -> Result<usize, RingError> {
+        let st = &mut self.st;
+        if !Arc::ptr_eq(st.ring.memory(), tx.core.ring.memory()) || st.buffer_size != tx.core.buffer_size {
+            st.counters.errors += 1;
+            return Err(RingError::ForeignMemory);
+        }
+        tx.check_setup()?;
+        let (npk, ndesc, _) = match st.available(max).and_then(|avail| st.scan(&mut self.scratch, avail, max))
+        {
+            Ok(v) => v,
+            Err(e) => {
+                st.counters.errors += 1;
+                return Err(e);
+            }
+        };
+        if npk == 0 {
+            return Ok(0);
+        }
+        if usize::from(tx.free()) < usize::from(ndesc) {
+            tx.load_tail()?;
+        }
+        let free = usize::from(tx.free());
+        let rx_mask = st.ring.mask();
+        let tx_mask = tx.core.ring.mask();
+        let (mut used, mut moved, mut bytes) = (0usize, 0usize, 0u64);
+        for w in self.scratch.pkts.windows(2) {
+            let (start, end) = (w[0] as usize, w[1] as usize);
+            if end - start > free - used {
+                break;
+            }
+            for j in start..end {
+                let seg = self.scratch.segs[j];
+                let rslot = usize::from(st.last_tail.wrapping_add(j as u16) & rx_mask);
+                let tslot = tx.core.own.wrapping_add(used as u16);
+                let t = usize::from(tslot & tx_mask);
+                std::mem::swap(&mut st.table[rslot], &mut tx.table[t]);
+                let x = tx.table[t];
+                tx.core.ring.write_raw(
+                    tslot,
+                    &RawDesc { flags: seg.flags, region: x.region, length: seg.len, offset: x.offset },
+                );
+                bytes += u64::from(seg.len);
+                used += 1;
+            }
+            moved += 1;
+        }
+        if used == 0 {
+            return Ok(0);
+        }
+        let c = &mut tx.core;
+        c.own = c.own.wrapping_add(used as u16);
+        c.ring.head_atomic().store(c.own, Ordering::Release);
+        c.counters.packets += moved as u64;
+        c.counters.bytes += bytes;
+        c.signal();
+        st.counters.packets += moved as u64;
+        st.counters.bytes += bytes;
+        st.release_rx(used as u16);
+        Ok(moved)
+    }
+
+    /// Descriptors the master has filled and we have not received (reloads `tail`).
+    pub fn pending(&mut self) -> Result<usize, RingError> {
+        let st = &mut self.st;
+        if let Some(e) = &st.setup {
+            st.counters.errors += 1;
+            return Err(e.clone());
+        }
+        st.load_tail().map(usize::from).inspect_err(|_| st.counters.errors += 1)
+    }
+
+    /// Empty buffers posted to the master and not yet filled (from our cached view).
+    pub fn posted(&self) -> usize {
+        usize::from(self.st.head.wrapping_sub(self.st.tail))
+    }
+
+    /// Polling sets MASK_INT on the ring (the master stops signalling), interrupt mode
+    /// clears it. After switching to interrupt mode, poll once more before waiting.
+    pub fn set_rx_mode(&mut self, mode: RxMode) {
+        self.st.ring.set_mask_int(mode == RxMode::Polling);
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &QueueCounters {
+        &self.st.counters
+    }
+
+    /// The ring's interrupt.
+    pub fn interrupt(&self) -> &Interrupt {
+        &self.st.interrupt
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &Ring {
+        &self.st.ring
+    }
+
+    /// Starts this queue at index `index` instead of 0 (nothing posted) and stores it as
+    /// the ring's head. For tests near the u16 wrap; the master's queue must start at
+    /// the same index. Call before `refill`.
+    #[doc(hidden)]
+    pub fn start_indices_at(&mut self, index: u16) {
+        self.st.head = index;
+        self.st.last_tail = index;
+        self.st.tail = index;
+        self.st.ring.set_head(index);
+    }
+}
