@@ -1,0 +1,10 @@
+//! # memif-apps: the parts of the `memif` command that need no live interface
+//!
+//! - [`packet`]: ARP and ICMPv4 echo for the responder and ping, and the test frames of
+//!   gen/sink/loopback (etherparse; never panics on received bytes);
+//!
+//! The binary (`src/main.rs`) joins these to interfaces from `memif-conn`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod packet;
