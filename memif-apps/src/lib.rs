@@ -1,5 +1,7 @@
 //! # memif-apps: the parts of the `memif` command that need no live interface
 //!
+//! - [`cli`]: the command line (clap), checked at parse time, and [`cli::InterfaceOpts`],
+//!   an interface's settings in the protocol's terms;
 //! - [`packet`]: ARP and ICMPv4 echo for the responder and ping, and the test frames of
 //!   gen/sink/loopback (etherparse; never panics on received bytes);
 //!
@@ -7,4 +9,5 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod packet;
