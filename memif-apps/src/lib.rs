@@ -4,6 +4,7 @@
 //!   an interface's settings in the protocol's terms;
 //! - [`packet`]: ARP and ICMPv4 echo for the responder and ping, and the test frames of
 //!   gen/sink/loopback (etherparse; never panics on received bytes);
+//! - [`report`]: ping-like lines, rates, totals and the `--json` summary;
 //!
 //! The binary (`src/main.rs`) joins these to interfaces from `memif-conn`.
 #![forbid(unsafe_code)]
@@ -11,3 +12,4 @@
 
 pub mod cli;
 pub mod packet;
+pub mod report;
