@@ -4,6 +4,7 @@
 //!   an interface's settings in the protocol's terms;
 //! - [`packet`]: ARP and ICMPv4 echo for the responder and ping, and the test frames of
 //!   gen/sink/loopback (etherparse; never panics on received bytes);
+//! - [`pcap`]: the `--pcap FILE` capture;
 //! - [`report`]: ping-like lines, rates, totals and the `--json` summary;
 //!
 //! The binary (`src/main.rs`) joins these to interfaces from `memif-conn`.
@@ -12,4 +13,5 @@
 
 pub mod cli;
 pub mod packet;
+pub mod pcap;
 pub mod report;
