@@ -6,6 +6,7 @@
 //!   gen/sink/loopback (etherparse; never panics on received bytes);
 //! - [`pcap`]: the `--pcap FILE` capture;
 //! - [`report`]: ping-like lines, rates, totals and the `--json` summary;
+//! - [`signals`]: a stop flag set by SIGINT/SIGTERM;
 //!
 //! The binary (`src/main.rs`) joins these to interfaces from `memif-conn`.
 #![forbid(unsafe_code)]
@@ -15,3 +16,4 @@ pub mod cli;
 pub mod packet;
 pub mod pcap;
 pub mod report;
+pub mod signals;
