@@ -7,6 +7,7 @@
 //! - [`pcap`]: the `--pcap FILE` capture;
 //! - [`report`]: ping-like lines, rates, totals and the `--json` summary;
 //! - [`signals`]: a stop flag set by SIGINT/SIGTERM;
+//! - [`tap`]: a Linux TAP device for `memif tap`.
 //!
 //! The binary (`src/main.rs`) joins these to interfaces from `memif-conn`.
 #![forbid(unsafe_code)]
@@ -17,3 +18,4 @@ pub mod packet;
 pub mod pcap;
 pub mod report;
 pub mod signals;
+pub mod tap;
