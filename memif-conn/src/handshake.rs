@@ -139,6 +139,7 @@ pub struct MasterHandshake {
     limits: Limits,
     deadline: Option<Instant>,
     init: Option<Init>,
+    requested: Option<u32>,
     iface: Option<MasterInterface>,
     regions: Vec<(AddRegion, OwnedFd)>,
     s2m: Vec<(AddRing, OwnedFd)>,
@@ -167,6 +168,7 @@ impl MasterHandshake {
             limits,
             deadline: Some(now + limits.handshake_timeout),
             init: None,
+            requested: None,
             iface: None,
             regions: Vec::new(),
             s2m: Vec::new(),
@@ -207,6 +209,11 @@ impl MasterHandshake {
     /// The interface id this connection holds, once INIT was accepted.
     pub fn interface_id(&self) -> Option<u32> {
         self.init.map(|i| i.id)
+    }
+
+    /// The interface id the slave asked for in INIT, accepted or not.
+    pub fn requested_id(&self) -> Option<u32> {
+        self.requested
     }
 
     /// The clock passed `now`: ends a handshake that took too long.
@@ -295,6 +302,7 @@ impl MasterHandshake {
     }
 
     fn on_init(&mut self, init: Init, lookup: &dyn InterfaceLookup) {
+        self.requested = Some(init.id);
         if init.version != VERSION {
             return self.fail(&format!(
                 "incompatible memif version {}.{} (this master speaks 2.0)",
