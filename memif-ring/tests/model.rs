@@ -107,7 +107,7 @@ fn fill_and_commit(
         bufs.push((data, next[i % next.len()]));
     }
     let Some(k) = commit else {
-        drop(b);
+        // Dropped without commit: publishes nothing.
         return Vec::new();
     };
     // commit clamps k to the burst and leaves out a trailing incomplete chain.
@@ -129,9 +129,11 @@ fn fill_and_commit(
     pkts
 }
 
-/// The model's outcome of sending `lens` into `room` free buffers: (frames sent as
-/// packets, frames dropped).
-fn model_send(m: &mut Model, lens: &[usize], room: usize) -> (Vec<(Vec<u8>, usize)>, u64, Vec<Vec<u8>>) {
+type Packets = Vec<(Vec<u8>, usize)>;
+
+/// The model's outcome of sending frames of `lens` bytes into `room` free buffers:
+/// (packets sent, frames dropped, all the frames).
+fn model_send(m: &mut Model, lens: &[usize], room: usize) -> (Packets, u64, Vec<Vec<u8>>) {
     let mut room = room;
     let mut sent = Vec::new();
     let mut drops = 0;
@@ -141,9 +143,7 @@ fn model_send(m: &mut Model, lens: &[usize], room: usize) -> (Vec<(Vec<u8>, usiz
         let f = frame(m.id(), len);
         frames.push(f.clone());
         let need = len.div_ceil(m.bs).max(1);
-        if stopped {
-            drops += 1;
-        } else if need > m.size {
+        if stopped || need > m.size {
             drops += 1;
         } else if need <= room {
             room -= need;
