@@ -12,8 +12,12 @@ use memif_ring::{RingError, RxBurst, RxMode};
 const PACKETS: u64 = 10_000_000;
 const BURST: usize = 256;
 
-/// Fills up to BURST buffers with the next sequence numbers; returns how many went out.
-fn produce(next: &mut u64, send: &mut dyn FnMut(usize, &mut dyn FnMut(usize, &mut [u8]) -> usize) -> usize) {
+/// Writes packet `i` of a burst into a buffer, returns its length.
+type Fill<'a> = dyn FnMut(usize, &mut [u8]) -> usize + 'a;
+
+/// Fills up to BURST buffers with the next sequence numbers, through `send` (a queue's
+/// `send_with`).
+fn produce(next: &mut u64, send: &mut dyn FnMut(usize, &mut Fill<'_>) -> usize) {
     let want = (PACKETS - *next).min(BURST as u64) as usize;
     let base = *next;
     let n = send(want, &mut |i, buf| {
