@@ -22,7 +22,7 @@
 //!
 //! ## What is checked (protocol reference, section 6)
 //! The peer can write any byte of shared memory at any time. Descriptors are copied out
-//! with volatile loads and validated on the copy: region index exists, `offset + length`
+//! with two 8-byte loads and validated on the copy: region index exists, `offset + length`
 //! (in 64 bits) lies in the region, length at most the buffer size, the peer's index at
 //! most a ring ahead (or only over slots handed to it), chains end within what was
 //! published. A violation is a [`RingError`] (counted in the queue's `errors`), returned

@@ -1,6 +1,6 @@
 //! A checked view of one ring in shared memory.
 
-use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use memif_proto::{
@@ -13,7 +13,7 @@ use memif_shm::Layout;
 use crate::memory::BufPtr;
 use crate::{Memory, RingError};
 
-/// A descriptor decoded into host values (internal fast path: two 8-byte volatile loads).
+/// A descriptor decoded into host values (internal fast path: two 8-byte loads).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct RawDesc {
     pub(crate) flags: u16,
@@ -41,8 +41,9 @@ impl RawDesc {
 ///
 /// Construction checks that the region exists, the ring fits in it, the log2 size is
 /// 1..=14 and the header is 8-byte aligned; after that every access is in bounds whatever
-/// the peer writes. `head`, `tail` and `flags` are accessed atomically, descriptors with
-/// 8-byte volatile loads and stores into a local copy, validated on the copy.
+/// the peer writes. `head`, `tail` and `flags` are accessed atomically; descriptors are
+/// copied out with two 8-byte atomic (relaxed: plain) loads into a local copy, validated
+/// on the copy, and written with two 8-byte stores.
 ///
 /// `Ring` is `Send`: it keeps the mapping alive through its `Arc<Memory>`.
 #[derive(Debug)]
@@ -119,27 +120,36 @@ impl Ring {
         unsafe { self.base.0.add(RING_HEADER_SIZE + DESCRIPTOR_SIZE * slot) as *mut u64 }
     }
 
-    /// Reads descriptor `slot & mask` with two 8-byte volatile loads.
+    /// The two 8-byte words of descriptor `slot & mask`.
     #[inline]
-    pub(crate) fn read_raw(&self, slot: u16) -> RawDesc {
+    fn desc_words(&self, slot: u16) -> (&AtomicU64, &AtomicU64) {
         let p = self.desc_ptr(slot);
         // SAFETY: `p` points at a descriptor inside the mapping (see `desc_ptr`), 8-byte
-        // aligned (header 8-aligned, 128 + 16 * slot is a multiple of 8), valid for 16
-        // bytes. The peer may write it concurrently: we only copy the bits out.
-        let (lo, hi) = unsafe { (u64::from_le(p.read_volatile()), u64::from_le(p.add(1).read_volatile())) };
-        RawDesc::from_words(lo, hi)
+        // aligned (header 8-aligned, 128 + 16 * slot is a multiple of 8) and valid for 16
+        // bytes while `self.mem` lives, which outlives `&self`. `AtomicU64` has the layout
+        // of `u64`. Atomic (relaxed) accesses make concurrent accesses from this process
+        // well defined; the peer's writes are only ever copied out as bits.
+        unsafe { (&*(p as *const AtomicU64), &*(p.add(1) as *const AtomicU64)) }
     }
 
-    /// Writes descriptor `slot & mask` with two 8-byte volatile stores (metadata 0).
+    /// Copies descriptor `slot & mask` out with two relaxed 8-byte loads (plain moves;
+    /// ordered after the acquire load of the peer's index that published it).
+    #[inline]
+    pub(crate) fn read_raw(&self, slot: u16) -> RawDesc {
+        let (lo, hi) = self.desc_words(slot);
+        RawDesc::from_words(
+            u64::from_le(lo.load(Ordering::Relaxed)),
+            u64::from_le(hi.load(Ordering::Relaxed)),
+        )
+    }
+
+    /// Writes descriptor `slot & mask` with two relaxed 8-byte stores (metadata 0); the
+    /// release store of our index that follows publishes them.
     #[inline]
     pub(crate) fn write_raw(&self, slot: u16, d: &RawDesc) {
-        let p = self.desc_ptr(slot);
-        // SAFETY: as in `read_raw`; the slot belongs to us (not published to the peer),
-        // and even if a misbehaving peer reads it concurrently it only sees bits.
-        unsafe {
-            p.write_volatile(d.lo().to_le());
-            p.add(1).write_volatile(d.hi().to_le());
-        }
+        let (lo, hi) = self.desc_words(slot);
+        lo.store(d.lo().to_le(), Ordering::Relaxed);
+        hi.store(d.hi().to_le(), Ordering::Relaxed);
     }
 
     /// Descriptor in slot `slot` (taken modulo the ring size), as it is now.
