@@ -17,5 +17,6 @@ pub mod cli;
 pub mod packet;
 pub mod pcap;
 pub mod report;
+pub mod run;
 pub mod signals;
 pub mod tap;

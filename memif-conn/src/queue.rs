@@ -245,6 +245,18 @@ impl TxQueue {
         })
     }
 
+    /// Packets published to the peer that it has not given back yet (0: the peer has
+    /// consumed everything; wait for this before disconnecting to lose nothing).
+    pub fn in_flight(&mut self) -> Result<usize, QueueError> {
+        if !self.link.is_up() {
+            return Err(QueueError::Down);
+        }
+        Ok(match &mut self.inner {
+            TxInner::Master(q) => usize::from(q.ring().size()) - q.available()?,
+            TxInner::Slave(q) => usize::from(q.ring().size()) - q.free_slots()?,
+        })
+    }
+
     /// Counters.
     pub fn counters(&self) -> &QueueCounters {
         match &self.inner {

@@ -1,0 +1,154 @@
+//! `memif ping`: ARP, then ICMP echo requests, printed like ping(8).
+
+use std::time::{Duration, Instant};
+
+use crate::cli::{PingArgs, RxMode};
+use crate::packet::{build_arp_request, build_echo_request, parse_arp_reply, parse_echo_reply, EchoReply};
+use crate::report::{ping_header, ping_reply_line, PingStats, Summary};
+use crate::signals::StopFlag;
+
+use super::{Endpoint, Out};
+
+/// How long ping waits for the link before giving up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends one frame on queue 0; false when there was no room or no link.
+fn send(ep: &mut Endpoint, frame: &[u8]) -> bool {
+    let ok = ep.queues[0].as_mut().is_some_and(|q| q.tx[0].send(&[frame]).unwrap_or(0) == 1);
+    if ok {
+        ep.capture(&[frame]);
+    }
+    ok
+}
+
+/// Waits until `until` for a received frame that `want` accepts; captures everything.
+fn receive<T>(
+    ep: &mut Endpoint,
+    mode: RxMode,
+    until: Instant,
+    stop: &StopFlag,
+    mut want: impl FnMut(&[u8]) -> Option<T>,
+) -> Result<Option<T>, String> {
+    let mut frame = vec![0u8; 65536];
+    loop {
+        let mut got = Vec::new();
+        if let Some(q) = ep.queues[0].as_mut() {
+            for rx in q.rx.iter_mut() {
+                if let Ok(b) = rx.rx_burst(32) {
+                    for p in b.iter() {
+                        let n = p.copy_to(&mut frame);
+                        got.push(frame[..n].to_vec());
+                    }
+                    b.release();
+                }
+            }
+        }
+        let mut found = None;
+        for f in &got {
+            ep.capture(&[f]);
+            if found.is_none() {
+                found = want(f);
+            }
+        }
+        if found.is_some() {
+            return Ok(found);
+        }
+        let now = Instant::now();
+        if now >= until || stop.should_stop() {
+            return Ok(None);
+        }
+        let wait = match mode {
+            RxMode::Interrupt => (until - now).min(crate::signals::STOP_CHECK_INTERVAL),
+            RxMode::Polling => Duration::ZERO,
+        };
+        ep.poll(wait)?;
+    }
+}
+
+/// Pings; exit status 0 when at least one reply came.
+pub fn run(args: &PingArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), String> {
+    let opts = args.endpoint.opts();
+    let mode = opts.rx_mode;
+    let mut ep = Endpoint::open(std::slice::from_ref(&opts), out)?;
+    let mut stats = PingStats::new(args.dest);
+    if !ep.wait_connected(stop, Some(CONNECT_TIMEOUT))? {
+        out.status(&format!("memif ping: no memif link on {}", ep.sock.path()));
+        return Ok((Summary::Ping(stats.json_summary(Duration::ZERO)), 1));
+    }
+    let my_mac = args.mac.0;
+    let mut buf = vec![0u8; 65536];
+    // ARP, a request a second until the timeout
+    let mut peer_mac = None;
+    let arp_deadline = Instant::now() + args.timeout.max(Duration::from_secs(1));
+    while peer_mac.is_none() && Instant::now() < arp_deadline && !stop.should_stop() {
+        let n = build_arp_request(my_mac, args.src_ip, args.dest, &mut buf).map_err(|e| e.to_string())?;
+        let frame = buf[..n].to_vec();
+        send(&mut ep, &frame);
+        let until = (Instant::now() + Duration::from_secs(1)).min(arp_deadline);
+        peer_mac = receive(&mut ep, mode, until, stop, |f| parse_arp_reply(f, args.dest))?;
+    }
+    let Some(peer_mac) = peer_mac else {
+        out.status(&format!("memif ping: no ARP reply from {}", args.dest));
+        ep.finish()?;
+        if !out.json {
+            out.line(&stats.summary(Duration::ZERO));
+        }
+        return Ok((Summary::Ping(stats.json_summary(Duration::ZERO)), 1));
+    };
+    out.line(&ping_header(args.dest, usize::from(args.size)));
+    let id = (std::process::id() & 0xffff) as u16;
+    let start = Instant::now();
+    let mut sent_at: Vec<Instant> = Vec::new();
+    let mut seq: u16 = 0;
+    let mut last_reply = None::<Instant>;
+    while u64::from(seq) < args.count && !stop.should_stop() {
+        seq = seq.wrapping_add(1);
+        let n = build_echo_request(
+            my_mac,
+            peer_mac,
+            args.src_ip,
+            args.dest,
+            id,
+            seq,
+            usize::from(args.size),
+            &mut buf,
+        )
+        .map_err(|e| e.to_string())?;
+        let frame = buf[..n].to_vec();
+        let t0 = Instant::now();
+        sent_at.push(t0);
+        stats.on_sent();
+        send(&mut ep, &frame);
+        // replies until the next request is due (the last one: until the timeout)
+        let until = if u64::from(seq) < args.count { t0 + args.interval } else { t0 + args.timeout };
+        loop {
+            let r: Option<(EchoReply, Instant)> = receive(&mut ep, mode, until, stop, |f| {
+                parse_echo_reply(f, args.src_ip)
+                    .filter(|r| r.id == id && r.from == args.dest)
+                    .map(|r| (r, Instant::now()))
+            })?;
+            let Some((reply, at)) = r else { break };
+            if let Some(t) = sent_at.get(usize::from(reply.seq).wrapping_sub(1)) {
+                let rtt = at.duration_since(*t);
+                stats.on_reply(&reply, rtt);
+                out.line(&ping_reply_line(&reply, rtt));
+                last_reply = Some(at);
+            }
+            if reply.seq == seq && u64::from(seq) == args.count {
+                break;
+            }
+        }
+        let now = Instant::now();
+        if now < until && u64::from(seq) < args.count {
+            std::thread::sleep(until - now);
+        }
+    }
+    let elapsed = last_reply.unwrap_or_else(Instant::now).duration_since(start);
+    ep.finish()?;
+    if !out.json {
+        out.line("");
+        out.line(stats.summary(elapsed).trim_end());
+    }
+    let code = if stats.received() > 0 { 0 } else { 1 };
+    Ok((Summary::Ping(stats.json_summary(elapsed)), code))
+}

@@ -1,0 +1,165 @@
+//! `memif gen` (txonly) and `memif sink` (rxonly).
+
+use std::time::{Duration, Instant};
+
+use crate::cli::{GenArgs, SinkArgs, StopAfter};
+use crate::packet::fill_test_frame;
+use crate::report::{RateMeter, Summary, Totals};
+use crate::signals::StopFlag;
+
+use super::{idle_wait, Endpoint, Out};
+
+fn done(stop_after: &StopAfter, packets: u64, started: Option<Instant>) -> bool {
+    match *stop_after {
+        StopAfter::Count(n) => packets >= n,
+        StopAfter::Duration(d) => started.is_some_and(|s| s.elapsed() >= d),
+        StopAfter::Signal => false,
+    }
+}
+
+/// Transmits test frames as fast as the peer takes them.
+pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), String> {
+    let opts = args.endpoint.opts();
+    let mut ep = Endpoint::open(std::slice::from_ref(&opts), out)?;
+    let stop_after = args.stop.stop_after();
+    let size = args.size as usize;
+    let burst = usize::from(args.burst.max(1));
+    let chained = size > opts.buffer_size as usize;
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    let (mut packets, mut bytes, mut seq) = (0u64, 0u64, 0u64);
+    let mut started: Option<Instant> = None;
+    let mut meter = RateMeter::new(Instant::now());
+    let mut q_next = 0usize;
+    let mut idle = 0u32;
+    while !stop.should_stop() && !done(&stop_after, packets, started) {
+        let Some(q) = ep.queues[0].as_mut() else {
+            ep.poll(Duration::from_millis(50))?;
+            continue;
+        };
+        if started.is_none() {
+            started = Some(Instant::now());
+            meter = RateMeter::new(Instant::now());
+        }
+        let want = match stop_after {
+            StopAfter::Count(n) => ((n - packets) as usize).min(burst),
+            _ => burst,
+        };
+        let nq = q.tx.len();
+        let tx = &mut q.tx[q_next % nq];
+        q_next = q_next.wrapping_add(1);
+        let sent = if chained {
+            if frames.len() != want {
+                frames.resize_with(want, || vec![0u8; size]);
+            }
+            for (i, f) in frames.iter_mut().enumerate() {
+                fill_test_frame(f, seq + i as u64);
+            }
+            let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+            tx.send(&refs).unwrap_or(0)
+        } else {
+            match tx.alloc(want) {
+                Ok(mut b) => {
+                    let n = b.len();
+                    for i in 0..n {
+                        fill_test_frame(&mut b.buffer_mut(i)[..size], seq + i as u64);
+                        b.set_len(i, size);
+                    }
+                    b.commit(n)
+                }
+                Err(_) => 0,
+            }
+        };
+        packets += sent as u64;
+        bytes += (sent * size) as u64;
+        seq += sent as u64;
+        idle = if sent == 0 { idle + 1 } else { 0 };
+        if let Some(line) = meter.poll(Instant::now(), packets, bytes) {
+            out.line(&format!("gen: {line}"));
+        }
+        if idle > 0 && idle % 64 == 0 || packets % 65536 < sent as u64 {
+            ep.poll(Duration::ZERO)?;
+        }
+    }
+    // let the peer take what is in flight before we go
+    let end = Instant::now() + Duration::from_secs(5);
+    while let Some(q) = ep.queues[0].as_mut() {
+        if q.tx.iter_mut().all(|t| t.in_flight().map_or(true, |n| n == 0)) || Instant::now() > end {
+            break;
+        }
+        ep.poll(Duration::from_millis(1))?;
+    }
+    finish_traffic(&mut ep, "gen", &meter, packets, bytes, out, Summary::Gen)
+}
+
+fn finish_traffic(
+    ep: &mut Endpoint,
+    what: &str,
+    meter: &RateMeter,
+    packets: u64,
+    bytes: u64,
+    out: Out,
+    wrap: fn(crate::report::TrafficSummary) -> Summary,
+) -> Result<(Summary, u8), String> {
+    ep.finish()?;
+    let t: Totals = meter.totals(Instant::now(), packets, bytes);
+    if !out.json {
+        out.line(&t.line(what));
+    }
+    Ok((wrap(t.json_summary()), 0))
+}
+
+/// Receives and counts frames.
+pub fn sink(args: &SinkArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), String> {
+    let opts = args.endpoint.opts();
+    let mut ep = Endpoint::open(std::slice::from_ref(&opts), out)?;
+    let stop_after = args.stop.stop_after();
+    let (mut packets, mut bytes) = (0u64, 0u64);
+    let mut started: Option<Instant> = None;
+    let mut meter = RateMeter::new(Instant::now());
+    let wait = idle_wait(opts.rx_mode);
+    let capturing = ep.capturing();
+    let mut captured: Vec<Vec<u8>> = Vec::new();
+    let mut spins = 0u32;
+    while !stop.should_stop() && !done(&stop_after, packets, started) {
+        let mut got = 0usize;
+        if let Some(q) = ep.queues[0].as_mut() {
+            if started.is_none() {
+                started = Some(Instant::now());
+                meter = RateMeter::new(Instant::now());
+            }
+            for rx in q.rx.iter_mut() {
+                let max = match stop_after {
+                    StopAfter::Count(n) => ((n - packets) as usize).min(256),
+                    _ => 256,
+                };
+                if max == 0 {
+                    break;
+                }
+                if let Ok(b) = rx.rx_burst(max) {
+                    for p in b.iter() {
+                        bytes += p.len() as u64;
+                        if capturing {
+                            captured.push(p.to_vec());
+                        }
+                    }
+                    got += b.len();
+                    packets += b.len() as u64;
+                    b.release();
+                }
+            }
+        }
+        for f in captured.drain(..) {
+            ep.capture(&[&f]);
+        }
+        if let Some(line) = meter.poll(Instant::now(), packets, bytes) {
+            out.line(&format!("sink: {line}"));
+        }
+        if got == 0 {
+            spins += 1;
+            if ep.queues[0].is_none() || wait > Duration::ZERO || spins % 64 == 0 {
+                ep.poll(if ep.queues[0].is_none() { Duration::from_millis(50) } else { wait })?;
+            }
+        }
+    }
+    finish_traffic(&mut ep, "sink", &meter, packets, bytes, out, Summary::Sink)
+}
