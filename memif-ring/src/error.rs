@@ -101,6 +101,14 @@ pub enum RingError {
         /// How many slots it could have moved.
         published: u16,
     },
+    /// The peer's index went backwards over slots it had already published.
+    #[error("peer index went backwards from {from} to {to}")]
+    IndexBackwards {
+        /// The index as we last read it.
+        from: u16,
+        /// The index now.
+        to: u16,
+    },
     /// A NEXT chain fills the whole ring without ending: it can never become a packet.
     #[error("descriptor chain of {length} descriptors fills the ring of {ring_size} slots without an end")]
     ChainTooLong {

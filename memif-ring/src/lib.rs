@@ -65,7 +65,7 @@
 //! `Option<Packet>`; [`TxBurst::commit`] returns the number of buffers published;
 //! [`Interrupt::new`] returns `std::io::Result`; [`Interrupt::notify`] returns whether a
 //! signal is pending; [`Ring::size`] is `u16`. Additions: [`RingError`] variants
-//! `MisalignedRing`, `BadRingSize`, `IndexBeyondPublished`, `LayoutMismatch`,
+//! `MisalignedRing`, `BadRingSize`, `IndexBeyondPublished`, `IndexBackwards`, `LayoutMismatch`,
 //! `ForeignMemory`; `pending`/`available`/`free_slots`/`posted` on the queues,
 //! `TxBurst::{capacity, set_next, commit_all}`, `Packet::{first_segment, to_vec, ...}`.
 //! Queues start at index 0: build them after the ring indices were reset at link up.

@@ -33,27 +33,43 @@ impl ReleaseRx for MasterRxState {
 }
 
 impl MasterRxState {
-    /// Reloads `head`; checks it is at most a ring ahead of `tail`.
+    /// Reloads `head`; checks it is at most a ring ahead of `tail` and did not go back.
     fn load_head(&mut self) -> Result<u16, RingError> {
         let head = self.ring.head_atomic().load(Ordering::Acquire);
         let distance = head.wrapping_sub(self.tail);
         if distance > self.ring.size() {
             return Err(RingError::IndexJump { distance, ring_size: self.ring.size() });
         }
+        if distance < self.head.wrapping_sub(self.tail) {
+            return Err(RingError::IndexBackwards { from: self.head, to: head });
+        }
         self.head = head;
         Ok(distance)
     }
 
-    /// Validates the descriptors of up to `max` packets among `avail` published slots
-    /// into `scratch`. Returns (packets, descriptors, bytes).
-    fn scan(&self, scratch: &mut RxScratch, avail: u16, max: usize) -> Result<(usize, u16, u64), RingError> {
+    /// Validates the descriptors of up to `max` packets into `scratch`, reading `head`
+    /// (once) only when the cached view runs out first. Returns (packets, descriptors,
+    /// bytes).
+    fn scan(&mut self, scratch: &mut RxScratch, max: usize) -> Result<(usize, u16, u64), RingError> {
         scratch.segs.clear();
         scratch.pkts.clear();
-        let mem = self.ring.memory();
         let mask = self.ring.mask();
+        let mut avail = self.head.wrapping_sub(self.tail);
+        let mut reloaded = false;
         let (mut npk, mut complete, mut bytes, mut pkt_bytes) = (0usize, 0u16, 0u64, 0u64);
         let mut i = 0u16;
-        while i < avail && npk < max {
+        while npk < max {
+            if i == avail {
+                if reloaded {
+                    break;
+                }
+                avail = self.load_head()?;
+                reloaded = true;
+                if i == avail {
+                    break;
+                }
+            }
+            let mem = self.ring.memory();
             let slot = self.tail.wrapping_add(i);
             let d = self.ring.read_raw(slot);
             if d.length > self.buffer_size {
@@ -120,24 +136,14 @@ impl MasterRx {
         }
     }
 
-    /// Receives up to `max` packets (chains count as one). Reads `head` only when the
-    /// cached view holds fewer than `max` descriptors; validates every descriptor of the
+    /// Receives up to `max` packets (chains count as one). Reads `head` (once) only when
+    /// the cached view runs out before `max` packets; validates every descriptor of the
     /// burst (region, bounds in 64 bits, length, chain) before handing anything out. An
     /// incomplete chain at the end is left for later. On error nothing is handed out,
     /// shared memory is untouched and `errors` is counted.
     pub fn rx_burst(&mut self, max: usize) -> Result<RxBurst<'_>, RingError> {
         let st = &mut self.st;
-        let mut avail = st.head.wrapping_sub(st.tail);
-        if usize::from(avail) < max {
-            match st.load_head() {
-                Ok(a) => avail = a,
-                Err(e) => {
-                    st.counters.errors += 1;
-                    return Err(e);
-                }
-            }
-        }
-        let (npk, ndesc, bytes) = match st.scan(&mut self.scratch, avail, max) {
+        let (npk, ndesc, bytes) = match st.scan(&mut self.scratch, max) {
             Ok(v) => v,
             Err(e) => {
                 st.counters.errors += 1;
@@ -208,6 +214,10 @@ impl MasterTx {
         if distance > c.ring.size() {
             c.counters.errors += 1;
             return Err(RingError::IndexJump { distance, ring_size: c.ring.size() });
+        }
+        if distance < c.peer.wrapping_sub(c.own) {
+            c.counters.errors += 1;
+            return Err(RingError::IndexBackwards { from: c.peer, to: head });
         }
         c.peer = head;
         Ok(distance)

@@ -241,7 +241,8 @@ impl SlaveRxState {
         usize::from(n)
     }
 
-    /// Reloads `tail`: the master may only have filled slots we posted.
+    /// Reloads `tail`: the master may only have filled slots we posted, and may not go
+    /// back.
     fn load_tail(&mut self) -> Result<u16, RingError> {
         let tail = self.ring.tail_atomic().load(Ordering::Acquire);
         let distance = tail.wrapping_sub(self.last_tail);
@@ -249,19 +250,38 @@ impl SlaveRxState {
         if distance > published {
             return Err(RingError::IndexBeyondPublished { distance, published });
         }
+        if distance < self.tail.wrapping_sub(self.last_tail) {
+            return Err(RingError::IndexBackwards { from: self.tail, to: tail });
+        }
         self.tail = tail;
         Ok(distance)
     }
 
-    /// Checks the lengths and flags of up to `max` packets among `avail` filled slots
-    /// into `scratch`; buffers come from our table. Returns (packets, descriptors, bytes).
-    fn scan(&self, scratch: &mut RxScratch, avail: u16, max: usize) -> Result<(usize, u16, u64), RingError> {
+    /// Checks the lengths and flags of up to `max` packets into `scratch`, reading
+    /// `tail` (once) only when the cached view runs out first; buffers come from our
+    /// table. Returns (packets, descriptors, bytes).
+    fn scan(&mut self, scratch: &mut RxScratch, max: usize) -> Result<(usize, u16, u64), RingError> {
+        if let Some(e) = &self.setup {
+            return Err(e.clone());
+        }
         scratch.segs.clear();
         scratch.pkts.clear();
         let mask = self.ring.mask();
+        let mut avail = self.tail.wrapping_sub(self.last_tail);
+        let mut reloaded = false;
         let (mut npk, mut complete, mut bytes, mut pkt_bytes) = (0usize, 0u16, 0u64, 0u64);
         let mut i = 0u16;
-        while i < avail && npk < max {
+        while npk < max {
+            if i == avail {
+                if reloaded {
+                    break;
+                }
+                avail = self.load_tail()?;
+                reloaded = true;
+                if i == avail {
+                    break;
+                }
+            }
             let slot = self.last_tail.wrapping_add(i);
             let d = self.ring.read_raw(slot);
             if d.length > self.buffer_size {
@@ -295,18 +315,6 @@ impl SlaveRxState {
         }
         scratch.pkts.push(u32::from(complete));
         Ok((npk, complete, bytes))
-    }
-
-    /// Setup check, then the filled slots (reloading `tail` if fewer than `want`).
-    fn available(&mut self, want: usize) -> Result<u16, RingError> {
-        if let Some(e) = &self.setup {
-            return Err(e.clone());
-        }
-        let avail = self.tail.wrapping_sub(self.last_tail);
-        if usize::from(avail) < want {
-            return self.load_tail();
-        }
-        Ok(avail)
     }
 }
 
@@ -350,15 +358,14 @@ impl SlaveRx {
         self.st.refill()
     }
 
-    /// Receives up to `max` packets (chains count as one). Reads `tail` only when the
-    /// cached view holds fewer than `max` descriptors; checks every length and chain
+    /// Receives up to `max` packets (chains count as one). Reads `tail` (once) only when
+    /// the cached view runs out before `max` packets; checks every length and chain
     /// before handing anything out (the buffers themselves come from our own table).
     /// Releasing the burst refills its slots. On error nothing is handed out, shared
     /// memory is untouched and `errors` is counted.
     pub fn rx_burst(&mut self, max: usize) -> Result<RxBurst<'_>, RingError> {
         let st = &mut self.st;
-        let scanned = st.available(max).and_then(|avail| st.scan(&mut self.scratch, avail, max));
-        let (npk, ndesc, bytes) = match scanned {
+        let (npk, ndesc, bytes) = match st.scan(&mut self.scratch, max) {
             Ok(v) => v,
             Err(e) => {
                 st.counters.errors += 1;
@@ -382,8 +389,7 @@ impl SlaveRx {
             return Err(RingError::ForeignMemory);
         }
         tx.check_setup()?;
-        let (npk, ndesc, _) = match st.available(max).and_then(|avail| st.scan(&mut self.scratch, avail, max))
-        {
+        let (npk, ndesc, _) = match st.scan(&mut self.scratch, max) {
             Ok(v) => v,
             Err(e) => {
                 st.counters.errors += 1;

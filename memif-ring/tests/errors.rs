@@ -366,3 +366,52 @@ fn send_drops_what_does_not_fit() {
     assert_eq!(b.get(0).unwrap().copy_to(&mut out), 70);
     assert_eq!(out, [2u8; 70]);
 }
+
+#[test]
+fn indices_going_backwards() {
+    let c = Conn::new(4, 256);
+    // MasterRx: the slave published 4, then takes 2 back.
+    let mut rx = c.master_rx();
+    let ring = c.ring(Direction::S2M);
+    ring.set_head(4);
+    assert_eq!(rx.pending(), Ok(4));
+    ring.set_head(2);
+    let e = rx.rx_burst(8).unwrap_err();
+    assert_eq!(e, RingError::IndexBackwards { from: 4, to: 2 });
+    assert_eq!(e.to_string(), "peer index went backwards from 4 to 2");
+    // MasterTx: the slave posted 5, then un-posts.
+    let mut tx = c.master_tx();
+    let ring = c.ring(Direction::M2S);
+    ring.set_head(5);
+    assert_eq!(tx.available(), Ok(5));
+    ring.set_head(1);
+    assert_eq!(tx.available(), Err(RingError::IndexBackwards { from: 5, to: 1 }));
+    // SlaveRx: the master filled 3, then takes 1 back.
+    let c = Conn::new(4, 256);
+    let mut rx = c.slave_rx();
+    rx.refill();
+    let ring = c.ring(Direction::M2S);
+    ring.set_tail(3);
+    assert_eq!(rx.pending(), Ok(3));
+    ring.set_tail(2);
+    assert_eq!(rx.pending(), Err(RingError::IndexBackwards { from: 3, to: 2 }));
+}
+
+#[test]
+fn a_cached_incomplete_chain_does_not_stall_the_receiver() {
+    // A peer may publish a chain in pieces. With max = 1 and two cached descriptors of an
+    // incomplete chain, the receiver must still read head again and see the end.
+    let c = Conn::new(3, 256);
+    let mut rx = c.master_rx();
+    let ring = c.ring(Direction::S2M);
+    let next = Descriptor::new(DESC_FLAG_NEXT, 1, 10, 0);
+    ring.set_descriptor(0, &next);
+    ring.set_descriptor(1, &next);
+    ring.set_head(2);
+    assert_eq!(rx.rx_burst(1).unwrap().len(), 0);
+    ring.set_descriptor(2, &Descriptor::new(0, 1, 10, 0));
+    ring.set_head(3);
+    let b = rx.rx_burst(1).unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b.get(0).unwrap().num_segments(), 3);
+}
