@@ -418,7 +418,8 @@ impl BridgeCounters {
 /// Outcome of `loopback`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct LoopbackResult {
-    /// `true` when frames went master to slave (`--reverse`).
+    /// `false`: the master sent and the slave reflected zero-copy; `true` (`--reverse`):
+    /// the slave sent and the master copied back.
     pub reverse: bool,
     /// Test frames sent.
     pub sent: u64,
@@ -438,10 +439,14 @@ impl LoopbackResult {
 
     /// The verdict line.
     pub fn human(&self) -> String {
-        let (from, to) = if self.reverse { ("master", "slave") } else { ("slave", "master") };
+        let path = if self.reverse {
+            "slave -> master -> slave (master copies back)"
+        } else {
+            "master -> slave -> master (slave reflects zero-copy)"
+        };
         let verdict = if self.ok() { "data intact" } else { "DATA NOT INTACT" };
         format!(
-            "loopback {from} -> {to}: {} sent, {} received, {} intact, {} bad: {verdict}",
+            "loopback {path}: {} sent, {} received, {} intact, {} bad: {verdict}",
             self.sent, self.received, self.intact, self.bad
         )
     }
@@ -602,12 +607,13 @@ mod tests {
         assert!(good.ok());
         assert_eq!(
             good.human(),
-            "loopback slave -> master: 3 sent, 3 received, 3 intact, 0 bad: data intact"
+            "loopback master -> slave -> master (slave reflects zero-copy): 3 sent, 3 received, 3 intact, 0 bad: data intact"
         );
         let bad = LoopbackResult { reverse: true, sent: 3, received: 3, intact: 2, bad: 1 };
         assert!(!bad.ok());
         assert!(
-            bad.human().starts_with("loopback master -> slave") && bad.human().ends_with("DATA NOT INTACT")
+            bad.human().starts_with("loopback slave -> master -> slave")
+                && bad.human().ends_with("DATA NOT INTACT")
         );
         assert!(!LoopbackResult::default().ok(), "nothing sent is not a success");
         let r = ResponderCounters {

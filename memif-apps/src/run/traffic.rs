@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::cli::{GenArgs, SinkArgs, StopAfter};
-use crate::packet::fill_test_frame;
+use crate::packet::{fill_test_frame, stamp_test_frame};
 use crate::report::{RateMeter, Summary, Totals};
 use crate::signals::StopFlag;
 
@@ -26,6 +26,9 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
     let burst = usize::from(args.burst.max(1));
     let chained = size > opts.buffer_size as usize;
     let mut frames: Vec<Vec<u8>> = Vec::new();
+    // one prebuilt frame, copied and stamped with its sequence number per packet
+    let mut template = vec![0u8; size];
+    fill_test_frame(&mut template, 0);
     let (mut packets, mut bytes, mut seq) = (0u64, 0u64, 0u64);
     let mut started: Option<Instant> = None;
     let mut meter = RateMeter::new(Instant::now());
@@ -52,7 +55,7 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
                 frames.resize_with(want, || vec![0u8; size]);
             }
             for (i, f) in frames.iter_mut().enumerate() {
-                fill_test_frame(f, seq + i as u64);
+                stamp_test_frame(f, &template, seq + i as u64);
             }
             let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
             tx.send(&refs).unwrap_or(0)
@@ -61,7 +64,7 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
                 Ok(mut b) => {
                     let n = b.len();
                     for i in 0..n {
-                        fill_test_frame(&mut b.buffer_mut(i)[..size], seq + i as u64);
+                        stamp_test_frame(&mut b.buffer_mut(i)[..size], &template, seq + i as u64);
                         b.set_len(i, size);
                     }
                     b.commit(n)
