@@ -70,6 +70,9 @@ pub struct SocketOptions {
     pub allowed_uids: Option<Vec<u32>>,
 }
 
+/// How soon a slave tries again when the master's accept backlog was full.
+const BACKLOG_RETRY: Duration = Duration::from_millis(5);
+
 const LISTENER: u64 = 0;
 const KIND_SHIFT: u32 = 60;
 const CONN: u64 = 1 << KIND_SHIFT;
@@ -382,6 +385,11 @@ impl Socket {
             Ok(fd) => fd,
             Err(e) => {
                 tracing::debug!("interface {}: {e}", f.cfg.id);
+                // EAGAIN: the master is there but its accept backlog is full (many
+                // slaves at once); try again shortly rather than after a whole interval
+                if matches!(&e, Error::Io(_, io) if io.kind() == std::io::ErrorKind::WouldBlock) {
+                    f.next_attempt = Some(now + BACKLOG_RETRY.min(f.cfg.reconnect_interval));
+                }
                 f.last_error = Some(e.to_string());
                 return;
             }

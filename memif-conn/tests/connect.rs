@@ -241,3 +241,24 @@ fn queue_wait_wakes_on_interrupt() {
         "{woke} {after:?}"
     );
 }
+
+#[test]
+fn slaves_beyond_the_accept_backlog_retry_soon() {
+    // 300 slaves at once overflow the listener's backlog of 128; those refused with
+    // EAGAIN must try again soon, not after their (here 60 s) reconnect interval
+    let dir = TempDir::new("backlog");
+    let mut m = Socket::new(dir.sock(), SocketOptions::default()).unwrap();
+    let mut s = Socket::new(dir.sock(), SocketOptions::default()).unwrap();
+    for id in 0..300 {
+        let mut c = master_cfg(id);
+        c.log2_ring_size = 4;
+        m.add_interface(c).unwrap();
+        let mut c = slave_cfg(id);
+        c.log2_ring_size = 4;
+        c.reconnect_interval = Duration::from_secs(60);
+        s.add_interface(c).unwrap();
+    }
+    drive(&mut [&mut s, &mut m], Duration::from_secs(30), |e| {
+        connected(&e[0]) == 300 && connected(&e[1]) == 300
+    });
+}
