@@ -266,8 +266,14 @@ impl MasterTx {
         if frames.is_empty() {
             return Ok(0);
         }
-        let need = descriptors_needed(frames, self.core.buffer_size, usize::from(self.core.ring.size()));
-        self.alloc_inner(need)?;
+        let ring_size = usize::from(self.core.ring.size());
+        let bs = self.core.buffer_size;
+        self.alloc_inner(descriptors_needed(frames, bs, ring_size))?;
+        // The slave chose the buffer sizes: it may have posted smaller buffers than
+        // ours (DPDK's bsize=1024, say); then the frames need more descriptors.
+        if let Some(small) = self.core.slots.iter().map(|s| s.cap).filter(|&c| c > 0 && c < bs).min() {
+            self.alloc_inner(descriptors_needed(frames, small, ring_size))?;
+        }
         Ok(self.core.send_frames(frames))
     }
 
