@@ -262,6 +262,12 @@ pub struct GenArgs {
     /// Frames per transmit burst.
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub burst: u16,
+    /// After the last frame was taken by the peer, keep the link up this many seconds
+    /// (fractions allowed) before leaving, e.g. so a peer that resets its counters on
+    /// disconnect can still be read. Ends early on SIGINT/SIGTERM or when the peer
+    /// leaves.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_interval)]
+    pub linger: Option<Duration>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub endpoint: EndpointArgs,
@@ -757,6 +763,13 @@ mod tests {
         assert_eq!(g.stop.stop_after(), StopAfter::Duration(Duration::from_millis(2500)));
         assert_eq!(g.size, 1500);
         assert_eq!(g.burst, 32);
+        assert_eq!(g.linger, None);
+        let Command::Gen(g) = parse(&["gen", "--count", "5", "--linger", "0.5"]).unwrap().command else {
+            panic!("wrong subcommand")
+        };
+        assert_eq!(g.linger, Some(Duration::from_millis(500)));
+        assert!(parse(&["gen", "--linger", "0"]).is_err());
+        assert!(parse(&["gen", "--linger", "soon"]).is_err());
         let Command::Sink(s) = parse(&["sink"]).unwrap().command else { panic!("wrong subcommand") };
         assert_eq!(s.stop.stop_after(), StopAfter::Signal);
         assert!(parse(&["gen", "--size", "10"]).is_err());

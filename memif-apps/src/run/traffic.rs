@@ -91,6 +91,16 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
         }
         ep.poll(Duration::from_millis(1))?;
     }
+    if let Some(linger) = args.linger {
+        let end = Instant::now() + linger;
+        out.status(&format!(
+            "gen: {packets} frames sent; keeping the link up for {:.1} s",
+            linger.as_secs_f64()
+        ));
+        while ep.queues[0].is_some() && !stop.should_stop() && Instant::now() < end {
+            ep.poll((end - Instant::now()).min(crate::signals::STOP_CHECK_INTERVAL))?;
+        }
+    }
     finish_traffic(&mut ep, "gen", &meter, packets, bytes, out, Summary::Gen)
 }
 
