@@ -22,12 +22,20 @@ impl Suite {
 
 /// Only suites whose file exists are declared; the test command fails if a declared
 /// file is missing.
-pub const SUITES: &[Suite] = &[Suite {
-    name: "testpmd harness self-test",
-    package: "memif-apps",
-    test: "testpmd_harness",
-    needs: &["dpdk-testpmd", "setpriv"],
-}];
+pub const SUITES: &[Suite] = &[
+    Suite {
+        name: "testpmd harness self-test",
+        package: "memif-apps",
+        test: "testpmd_harness",
+        needs: &["dpdk-testpmd", "setpriv"],
+    },
+    Suite {
+        name: "DPDK testpmd interop",
+        package: "memif-apps",
+        test: "dpdk_interop",
+        needs: &["dpdk-testpmd", "setpriv"],
+    },
+];
 
 /// The result line of one test binary in `cargo test`'s output.
 #[derive(Clone, Debug, PartialEq, Eq)]
