@@ -11,7 +11,13 @@ use memif_conn::Queues;
 fn pass(from: &mut Queues, to: &mut Queues, c: &mut PathCounters) -> usize {
     let mut moved = 0;
     for (rx, tx) in from.rx.iter_mut().zip(to.tx.iter_mut()) {
-        let Ok(b) = rx.rx_burst(64) else { continue };
+        // take only what the other side has room for: the rest waits in its ring
+        // (backpressure) instead of being dropped here
+        let room = tx.alloc(64).map_or(0, |b| b.len());
+        if room == 0 {
+            continue;
+        }
+        let Ok(b) = rx.rx_burst(room) else { continue };
         let frames: Vec<Vec<u8>> = b.iter().map(|p| p.to_vec()).collect();
         b.release();
         let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();

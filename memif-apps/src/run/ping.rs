@@ -12,13 +12,26 @@ use super::{Endpoint, Out};
 /// How long ping waits for the link before giving up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Sends one frame on queue 0; false when there was no room or no link.
-fn send(ep: &mut Endpoint, frame: &[u8]) -> bool {
+/// Sends one frame on queue 0, waiting up to a second for a free buffer (a master
+/// that just came up may have nothing to write into until the slave posts its receive
+/// buffers); false when there was no room or no link.
+fn send(ep: &mut Endpoint, frame: &[u8]) -> Result<bool, String> {
+    let end = Instant::now() + Duration::from_secs(1);
+    loop {
+        let room = ep.queues[0].as_mut().and_then(|q| q.tx[0].alloc(1).ok().map(|b| b.len())).unwrap_or(0);
+        if room > 0 {
+            break;
+        }
+        if Instant::now() >= end {
+            return Ok(false);
+        }
+        ep.poll(Duration::from_millis(1))?;
+    }
     let ok = ep.queues[0].as_mut().is_some_and(|q| q.tx[0].send(&[frame]).unwrap_or(0) == 1);
     if ok {
         ep.capture(&[frame]);
     }
-    ok
+    Ok(ok)
 }
 
 /// Waits until `until` for a received frame that `want` accepts; captures everything.
@@ -83,7 +96,7 @@ pub fn run(args: &PingArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), 
     while peer_mac.is_none() && Instant::now() < arp_deadline && !stop.should_stop() {
         let n = build_arp_request(my_mac, args.src_ip, args.dest, &mut buf).map_err(|e| e.to_string())?;
         let frame = buf[..n].to_vec();
-        send(&mut ep, &frame);
+        send(&mut ep, &frame)?;
         let until = (Instant::now() + Duration::from_secs(1)).min(arp_deadline);
         peer_mac = receive(&mut ep, mode, until, stop, |f| parse_arp_reply(f, args.dest))?;
     }
@@ -118,7 +131,7 @@ pub fn run(args: &PingArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), 
         let t0 = Instant::now();
         sent_at.push(t0);
         stats.on_sent();
-        send(&mut ep, &frame);
+        send(&mut ep, &frame)?;
         // replies until the next request is due (the last one: until the timeout)
         let until = if u64::from(seq) < args.count { t0 + args.interval } else { t0 + args.timeout };
         loop {
