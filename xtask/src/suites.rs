@@ -35,6 +35,7 @@ pub const SUITES: &[Suite] = &[
         test: "dpdk_interop",
         needs: &["dpdk-testpmd", "setpriv"],
     },
+    Suite { name: "memif command end to end", package: "memif-apps", test: "e2e_binary", needs: &[] },
 ];
 
 /// The result line of one test binary in `cargo test`'s output.
