@@ -36,6 +36,12 @@ pub const SUITES: &[Suite] = &[
         needs: &["dpdk-testpmd", "setpriv"],
     },
     Suite { name: "memif command end to end", package: "memif-apps", test: "e2e_binary", needs: &[] },
+    Suite {
+        name: "kernel end to end (netns, TAP, ping, tshark)",
+        package: "memif-apps",
+        test: "e2e_kernel",
+        needs: &["ip", "ping", "tshark"],
+    },
 ];
 
 /// The result line of one test binary in `cargo test`'s output.
