@@ -69,7 +69,7 @@ pub fn run(data: &[u8]) {
                 match e {
                     SlaveEvent::Closed { .. } => s_closed += 1,
                     SlaveEvent::CreateMemory { s2m_queues, m2s_queues, log2_ring_size, .. } => {
-                        assert!(s2m_queues >= 1 && s2m_queues <= 2 && m2s_queues >= 1 && m2s_queues <= 2);
+                        assert!((1..=2).contains(&s2m_queues) && (1..=2).contains(&m2s_queues));
                         assert!((1..=10).contains(&log2_ring_size));
                         s.memory_ready(&MemoryPlan { region_sizes: vec![4096], s2m: vec![], m2s: vec![] });
                     }
