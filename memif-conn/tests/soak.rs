@@ -197,7 +197,8 @@ fn soak_kill_and_restart_peers_under_traffic() {
                     queues[i] = Some(q);
                 }
                 Event::Disconnected { iface, .. } => {
-                    if queues[iface.0].take().is_some() {
+                    let was_up = queues[iface.0].take().is_some();
+                    if was_up {
                         books[iface.0].close_generation();
                     }
                 }
