@@ -24,7 +24,9 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
     let stop_after = args.stop.stop_after();
     let size = args.size as usize;
     let burst = usize::from(args.burst.max(1));
-    let chained = size > opts.buffer_size as usize;
+    // A master writes into the slave's buffers, which may be smaller than ours: then
+    // it switches to chaining once it sees one.
+    let mut chained = size > opts.buffer_size as usize;
     let mut frames: Vec<Vec<u8>> = Vec::new();
     // one prebuilt frame, copied and stamped with its sequence number per packet
     let mut template = vec![0u8; size];
@@ -61,6 +63,10 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
             tx.send(&refs).unwrap_or(0)
         } else {
             match tx.alloc(want) {
+                Ok(b) if !b.is_empty() && b.capacity(0) < size => {
+                    chained = true;
+                    0 // dropped uncommitted: publishes nothing
+                }
                 Ok(mut b) => {
                     let n = b.len();
                     for i in 0..n {
