@@ -50,6 +50,7 @@ mod env;
 mod process;
 mod suites;
 mod test;
+mod valgrind;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

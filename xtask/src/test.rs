@@ -3,7 +3,7 @@
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use crate::{env, process, suites};
+use crate::{env, process, suites, valgrind};
 
 pub const HELP: &str = "\
 cargo xtask test: THE test command of memif-rs (.ci/run runs exactly this)
@@ -17,6 +17,8 @@ Steps:
   3. clippy        cargo clippy --workspace --all-targets -- -D warnings
   4. tests         cargo test --workspace --no-fail-fast, which includes the suites
                    against real peers; the summary has a line per suite
+  5. valgrind      a chosen part of the tests once more under valgrind memcheck; any
+                   error valgrind reports fails the step
 
 A failing fmt or clippy step does not stop the run. Exit status 0 only if every step
 passed.
@@ -119,7 +121,7 @@ impl Run {
 
 /// Runs every step and prints the summary.
 pub fn run() -> ExitCode {
-    let mut run = Run { outcomes: Vec::new(), started: Instant::now(), total_steps: 4 };
+    let mut run = Run { outcomes: Vec::new(), started: Instant::now(), total_steps: 5 };
     let root = crate::workspace_root();
 
     // 1. Environment, including every declared suite's file and tools.
@@ -174,8 +176,39 @@ pub fn run() -> ExitCode {
         run.record(TESTS.name, None, Duration::ZERO, "(the environment step failed)");
     }
 
-    // Later steps go here, each recorded like the ones above (issue 7): a valgrind run of
-    // the test suite, and the container smoke test (`cargo xtask docker --smoke`).
+    // 5. Part of the tests again, under valgrind memcheck.
+    run.banner("valgrind", "memcheck over the tests of parsing, regions, rings, handshake and connections");
+    let started = Instant::now();
+    if env_ok {
+        match valgrind::executables() {
+            Ok(exes) => {
+                let mut all_ok = true;
+                for (name, exe) in &exes {
+                    println!("$ valgrind {}", exe.display());
+                    let t = Instant::now();
+                    let r = valgrind::run_one(name, exe);
+                    all_ok &= r.is_ok();
+                    let (ok, note) = match r {
+                        Ok(n) => (true, n),
+                        Err(n) => (false, n),
+                    };
+                    run.record(format!("  valgrind: {name}"), Some(ok), t.elapsed(), format!("({note})"));
+                }
+                run.record(
+                    "valgrind",
+                    Some(all_ok),
+                    started.elapsed(),
+                    format!("({} test binaries)", exes.len()),
+                );
+            }
+            Err(why) => run.record("valgrind", Some(false), started.elapsed(), format!("({why})")),
+        }
+    } else {
+        run.record("valgrind", None, Duration::ZERO, "(the environment step failed)");
+    }
+
+    // Later steps go here, each recorded like the ones above: the container smoke test
+    // (`cargo xtask docker --smoke`).
 
     summary(&run)
 }
