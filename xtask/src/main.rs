@@ -46,6 +46,7 @@
 //! (`cargo xtask docker --smoke`). They go into the step list in [`test::run`] (marked
 //! there), and their tools (valgrind, podman) are already in [`env::REQUIREMENTS`].
 
+mod bench;
 mod env;
 mod process;
 mod suites;
@@ -64,6 +65,10 @@ Commands:
           cargo fmt --check, cargo clippy -D warnings and cargo test --workspace
           (including the suites against real peers such as DPDK testpmd), and prints
           a summary of every step. Exits non-zero if any step failed.
+  bench   Throughput and latency of memif-rs beside DPDK testpmd in the same run,
+          alternating, medians of 5 runs with min and max; report in target/bench/
+          (Markdown, JSON, SVG). `bench --quick`: 2 runs of fewer scenarios, about
+          two minutes.
   help    Print this text (also: -h, --help).
 ";
 
@@ -75,6 +80,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         ["test"] => test::run(),
+        ["bench"] => bench::run(false),
+        ["bench", "--quick"] => bench::run(true),
         ["test", "-h" | "--help"] => {
             print!("{}", test::HELP);
             ExitCode::SUCCESS
