@@ -47,6 +47,7 @@
 //! there), and their tools (valgrind, podman) are already in [`env::REQUIREMENTS`].
 
 mod bench;
+mod docker;
 mod env;
 mod process;
 mod suites;
@@ -69,6 +70,10 @@ Commands:
           alternating, medians of 5 runs with min and max; report in target/bench/
           (Markdown, JSON, SVG). `bench --quick`: 2 runs of fewer scenarios, about
           two minutes.
+  docker  Build a statically linked memif into a FROM scratch image named `memif`
+          (entrypoint: the ICMP responder as slave on /run/vpp/master.sock), with
+          docker if an engine answers, else podman. `docker --smoke` also runs the
+          responder from the image's root filesystem and pings it.
   help    Print this text (also: -h, --help).
 ";
 
@@ -81,6 +86,8 @@ fn main() -> ExitCode {
         }
         ["test"] => test::run(),
         ["bench"] => bench::run(false),
+        ["docker"] => docker::run(false),
+        ["docker", "--smoke"] => docker::run(true),
         ["bench", "--quick"] => bench::run(true),
         ["test", "-h" | "--help"] => {
             print!("{}", test::HELP);

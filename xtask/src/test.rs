@@ -3,7 +3,7 @@
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use crate::{env, process, suites, valgrind};
+use crate::{docker, env, process, suites, valgrind};
 
 pub const HELP: &str = "\
 cargo xtask test: THE test command of memif-rs (.ci/run runs exactly this)
@@ -19,6 +19,8 @@ Steps:
                    against real peers; the summary has a line per suite
   5. valgrind      a chosen part of the tests once more under valgrind memcheck; any
                    error valgrind reports fails the step
+  6. docker smoke  the `memif` image built (static binary, FROM scratch) and its
+                   responder pinged from its root filesystem (cargo xtask docker --smoke)
 
 A failing fmt or clippy step does not stop the run. Exit status 0 only if every step
 passed.
@@ -121,7 +123,7 @@ impl Run {
 
 /// Runs every step and prints the summary.
 pub fn run() -> ExitCode {
-    let mut run = Run { outcomes: Vec::new(), started: Instant::now(), total_steps: 5 };
+    let mut run = Run { outcomes: Vec::new(), started: Instant::now(), total_steps: 6 };
     let root = crate::workspace_root();
 
     // 1. Environment, including every declared suite's file and tools.
@@ -207,8 +209,17 @@ pub fn run() -> ExitCode {
         run.record("valgrind", None, Duration::ZERO, "(the environment step failed)");
     }
 
-    // Later steps go here, each recorded like the ones above: the container smoke test
-    // (`cargo xtask docker --smoke`).
+    // 6. The container image, built and pinged (podman is installed by step 1).
+    run.banner("docker smoke", "cargo xtask docker --smoke");
+    let started = Instant::now();
+    if docker::available() {
+        match docker::build().and_then(|(_, bin)| docker::smoke(&bin)) {
+            Ok(s) => run.record("docker smoke", Some(true), started.elapsed(), format!("({s})")),
+            Err(e) => run.record("docker smoke", Some(false), started.elapsed(), format!("({e})")),
+        }
+    } else {
+        run.record("docker smoke", Some(false), started.elapsed(), "(podman or unshare missing)");
+    }
 
     summary(&run)
 }
