@@ -238,6 +238,30 @@ fn responder_and_ping_on_an_abstract_socket_with_json() {
     }
 }
 
+/// Replies that arrive together in one burst all count. ping counted only the first
+/// matching frame of a burst and threw the others away: with the responder held for
+/// 200 ms, the ~20 replies it then sent at once came back as one reply.
+#[test]
+fn ping_counts_every_reply_of_a_burst() {
+    let d = TempDir::new("e2e-burst");
+    let sock = d.join("b.sock");
+    let sock = sock.to_str().unwrap();
+    let resp = Proc::spawn(&["icmp-responder", "--role", "master", "--socket", sock]);
+    wait_file(std::path::Path::new(sock));
+    let ping =
+        Proc::spawn(&["ping", "192.168.1.1", "-c", "40", "--interval", "0.01", "-W", "3", "--socket", sock]);
+    ping.wait_for(false, "icmp_seq=2 ", Duration::from_secs(15));
+    resp.signal("-STOP");
+    std::thread::sleep(Duration::from_millis(200));
+    resp.signal("-CONT");
+    let (st, out, err) = ping.wait(Duration::from_secs(30));
+    assert!(st.success(), "{out}\n{err}");
+    assert!(out.contains("40 packets transmitted, 40 received, 0% packet loss"), "{out}");
+    for seq in 1..=40 {
+        assert!(out.contains(&format!(": icmp_seq={seq} ttl=64 time=")), "no reply line for {seq}: {out}");
+    }
+}
+
 #[test]
 fn ping_with_a_payload_larger_than_a_buffer() {
     // 8000 bytes of payload: the request and the reply go out chained (2048-byte buffers)

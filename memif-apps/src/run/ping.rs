@@ -1,5 +1,6 @@
 //! `memif ping`: ARP, then ICMP echo requests, printed like ping(8).
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::cli::{PingArgs, RxMode};
@@ -34,37 +35,45 @@ fn send(ep: &mut Endpoint, frame: &[u8]) -> Result<bool, String> {
     Ok(ok)
 }
 
-/// Waits until `until` for a received frame that `want` accepts; captures everything.
+/// Frames taken off the ring that no [`receive`] has looked at yet, with the time
+/// they were taken: one burst can hold several replies.
+type Backlog = VecDeque<(Instant, Vec<u8>)>;
+
+/// Waits until `until` for a received frame that `want` accepts (given the frame and
+/// when it was taken off the ring), looking at the frames left in `backlog` by the last
+/// call first; captures every frame once, as it is taken off the ring.
 fn receive<T>(
     ep: &mut Endpoint,
     mode: RxMode,
     until: Instant,
     stop: &StopFlag,
-    mut want: impl FnMut(&[u8]) -> Option<T>,
+    backlog: &mut Backlog,
+    mut want: impl FnMut(&[u8], Instant) -> Option<T>,
 ) -> Result<Option<T>, String> {
     let mut frame = vec![0u8; 65536];
     loop {
-        let mut got = Vec::new();
+        while let Some((at, f)) = backlog.pop_front() {
+            if let Some(found) = want(&f, at) {
+                return Ok(Some(found));
+            }
+        }
         if let Some(q) = ep.queues[0].as_mut() {
             for rx in q.rx.iter_mut() {
                 if let Ok(b) = rx.rx_burst(32) {
+                    let at = Instant::now();
                     for p in b.iter() {
                         let n = p.copy_to(&mut frame);
-                        got.push(frame[..n].to_vec());
+                        backlog.push_back((at, frame[..n].to_vec()));
                     }
                     b.release();
                 }
             }
         }
-        let mut found = None;
-        for f in &got {
-            ep.capture(&[f]);
-            if found.is_none() {
-                found = want(f);
+        if !backlog.is_empty() {
+            for (_, f) in backlog.iter() {
+                ep.capture(&[f]);
             }
-        }
-        if found.is_some() {
-            return Ok(found);
+            continue;
         }
         let now = Instant::now();
         if now >= until || stop.should_stop() {
@@ -90,6 +99,7 @@ pub fn run(args: &PingArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), 
     }
     let my_mac = args.mac.0;
     let mut buf = vec![0u8; 65536];
+    let mut backlog = Backlog::new();
     // ARP, a request a second until the timeout
     let mut peer_mac = None;
     let arp_deadline = Instant::now() + args.timeout.max(Duration::from_secs(1));
@@ -98,7 +108,7 @@ pub fn run(args: &PingArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), 
         let frame = buf[..n].to_vec();
         send(&mut ep, &frame)?;
         let until = (Instant::now() + Duration::from_secs(1)).min(arp_deadline);
-        peer_mac = receive(&mut ep, mode, until, stop, |f| parse_arp_reply(f, args.dest))?;
+        peer_mac = receive(&mut ep, mode, until, stop, &mut backlog, |f, _| parse_arp_reply(f, args.dest))?;
     }
     let Some(peer_mac) = peer_mac else {
         out.status(&format!("memif ping: no ARP reply from {}", args.dest));
@@ -135,11 +145,12 @@ pub fn run(args: &PingArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), 
         // replies until the next request is due (the last one: until the timeout)
         let until = if u64::from(seq) < args.count { t0 + args.interval } else { t0 + args.timeout };
         loop {
-            let r: Option<(EchoReply, Instant)> = receive(&mut ep, mode, until, stop, |f| {
-                parse_echo_reply(f, args.src_ip)
-                    .filter(|r| r.id == id && r.from == args.dest)
-                    .map(|r| (r, Instant::now()))
-            })?;
+            let r: Option<(EchoReply, Instant)> =
+                receive(&mut ep, mode, until, stop, &mut backlog, |f, at| {
+                    parse_echo_reply(f, args.src_ip)
+                        .filter(|r| r.id == id && r.from == args.dest)
+                        .map(|r| (r, at))
+                })?;
             let Some((reply, at)) = r else { break };
             if let Some(t) = sent_at.get(usize::from(reply.seq).wrapping_sub(1)) {
                 let rtt = at.duration_since(*t);
