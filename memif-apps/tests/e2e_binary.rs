@@ -467,6 +467,17 @@ fn forward_between_gen_and_sink() {
     assert_eq!(j["a_to_b"]["dropped"].as_u64(), Some(0), "{j}");
 }
 
+/// Chained frames through forward, b to a, into a sink with a small ring: forward
+/// read as many frames as the other ring had free buffers and dropped those that
+/// needed more buffers than were left (a 9000-byte frame takes five).
+#[test]
+fn forward_passes_chained_frames_without_loss() {
+    let j = forward_gen_to_sink("2", "1", 5_000, &["--size", "9000"], &["--ring-size", "256"]);
+    assert_eq!(j["b_to_a"]["packets"].as_u64(), Some(5_000), "{j}");
+    assert_eq!(j["b_to_a"]["bytes"].as_u64(), Some(45_000_000), "{j}");
+    assert_eq!(j["b_to_a"]["dropped"].as_u64(), Some(0), "{j}");
+}
+
 #[test]
 fn demo_answers_pings_and_moves_frames() {
     let (st, out, err) = run(&["demo"], Duration::from_secs(60));

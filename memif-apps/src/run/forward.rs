@@ -6,31 +6,49 @@ use crate::signals::StopFlag;
 
 use super::{idle_wait, Endpoint, Out};
 use memif_conn::Queues;
+use std::time::Duration;
+
+/// Frames read from one side that the other had no room for yet, per queue pair.
+type Backlog = Vec<Vec<Vec<u8>>>;
 
 /// Moves one burst from `from` to `to` on every queue pair; returns frames moved.
-fn pass(from: &mut Queues, to: &mut Queues, c: &mut PathCounters) -> usize {
+fn pass(from: &mut Queues, to: &mut Queues, backlog: &mut Backlog, c: &mut PathCounters) -> usize {
     let mut moved = 0;
-    for (rx, tx) in from.rx.iter_mut().zip(to.tx.iter_mut()) {
+    // frames waiting for a queue pair the other side no longer has are dropped
+    while backlog.len() > from.rx.len().min(to.tx.len()) {
+        backlog.pop().into_iter().flatten().for_each(|_| c.drop_one());
+    }
+    backlog.resize_with(from.rx.len().min(to.tx.len()), Vec::new);
+    for ((rx, tx), pending) in from.rx.iter_mut().zip(to.tx.iter_mut()).zip(backlog.iter_mut()) {
         // take only what the other side has room for: the rest waits in its ring
         // (backpressure) instead of being dropped here
         let room = tx.alloc(64).map_or(0, |b| b.len());
         if room == 0 {
             continue;
         }
-        let Ok(b) = rx.rx_burst(room) else { continue };
-        let frames: Vec<Vec<u8>> = b.iter().map(|p| p.to_vec()).collect();
-        b.release();
-        let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+        // a frame may need several buffers (chained), so what was read can still find
+        // too little room: it stays in the backlog until there is
+        if pending.is_empty() {
+            let Ok(b) = rx.rx_burst(room) else { continue };
+            pending.extend(b.iter().map(|p| p.to_vec()));
+            b.release();
+        }
+        let refs: Vec<&[u8]> = pending.iter().map(|f| f.as_slice()).collect();
         let sent = tx.send(&refs).unwrap_or(0);
         for f in &refs[..sent] {
             c.pass(f.len());
         }
-        for _ in sent..refs.len() {
-            c.drop_one();
-        }
-        moved += refs.len();
+        pending.drain(..sent);
+        moved += sent;
     }
     moved
+}
+
+/// Drops what waits for a side that went down.
+fn drop_backlog(backlog: &mut Backlog, c: &mut PathCounters) {
+    for _ in backlog.drain(..).flatten() {
+        c.drop_one();
+    }
 }
 
 /// Forwards until stopped.
@@ -40,18 +58,30 @@ pub fn run(args: &ForwardArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8
     let names = (a.name.to_string(), b.name.to_string());
     let mut ep = Endpoint::open(&[a, b], out)?;
     let mut c = BridgeCounters::default();
+    let (mut to_b, mut to_a) = (Backlog::new(), Backlog::new());
     while !stop.should_stop() {
         let mut moved = 0;
         if let [Some(qa), Some(qb)] = &mut ep.queues[..] {
-            moved += pass(qa, qb, &mut c.a_to_b);
-            moved += pass(qb, qa, &mut c.b_to_a);
+            moved += pass(qa, qb, &mut to_b, &mut c.a_to_b);
+            moved += pass(qb, qa, &mut to_a, &mut c.b_to_a);
         } else if let [Some(qa), None] = &mut ep.queues[..] {
             // b is down: what arrives on a has nowhere to go
+            drop_backlog(&mut to_b, &mut c.a_to_b);
             moved += drain(qa, &mut c.a_to_b);
         } else if let [None, Some(qb)] = &mut ep.queues[..] {
+            drop_backlog(&mut to_a, &mut c.b_to_a);
             moved += drain(qb, &mut c.b_to_a);
+        } else {
+            drop_backlog(&mut to_b, &mut c.a_to_b);
+            drop_backlog(&mut to_a, &mut c.b_to_a);
         }
-        ep.poll(if moved > 0 { std::time::Duration::ZERO } else { idle_wait(mode) })?;
+        // frames waiting for room: look again soon, not after a whole idle wait
+        let waiting = to_b.iter().chain(&to_a).any(|p| !p.is_empty());
+        ep.poll(match (moved, waiting) {
+            (1.., _) => Duration::ZERO,
+            (0, true) => idle_wait(mode).min(Duration::from_millis(1)),
+            (0, false) => idle_wait(mode),
+        })?;
     }
     ep.finish()?;
     if !out.json {
