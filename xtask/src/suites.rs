@@ -37,10 +37,10 @@ pub const SUITES: &[Suite] = &[
     },
     Suite { name: "memif command end to end", package: "memif-apps", test: "e2e_binary", needs: &[] },
     Suite {
-        name: "kernel end to end (netns, TAP, ping, tshark)",
+        name: "kernel end to end (netns, TAP, ping, tshark, tcpdump)",
         package: "memif-apps",
         test: "e2e_kernel",
-        needs: &["ip", "ping", "tshark"],
+        needs: &["ip", "ping", "tshark", "tcpdump"],
     },
 ];
 
