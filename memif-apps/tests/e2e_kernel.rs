@@ -289,15 +289,93 @@ fn pcap_keeps_chained_frames_whole() {
     let st = memif(&["gen", "--size", "9000", "--count", "20", "--socket", sock_s]).output().unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     let mut sink = sink;
-    let end = Instant::now() + Duration::from_secs(20);
-    while sink.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < end, "sink did not finish");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_exit(&mut sink, "sink");
     let text = run_tool(
         "tshark",
         &["-r", pcap.to_str().unwrap(), "-T", "fields", "-e", "frame.len", "-e", "frame.cap_len"],
     );
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines, vec!["9000\t9000"; 20], "{text}");
+}
+
+/// `tshark -r FILE -T fields -e frame.len`: the length of every frame.
+fn frame_lengths(pcap: &Path) -> Vec<String> {
+    run_tool("tshark", &["-r", pcap.to_str().unwrap(), "-T", "fields", "-e", "frame.len"])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn wait_exit(k: &mut Kill, what: &str) {
+    let end = Instant::now() + Duration::from_secs(20);
+    while k.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < end, "{what} did not finish");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `--pcap` on gen, forward and loopback captures what they send and receive (their
+/// files had only the pcap header: gen and forward never captured, and loopback's two
+/// interfaces each created, and emptied, the same file).
+#[test]
+fn pcap_of_gen_forward_and_loopback_has_their_frames() {
+    let dir = TempDir::new("e2e-pcapall");
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let sock = p("f.sock");
+    let fwd = spawn_memif(
+        memif(&[
+            "--json",
+            "forward",
+            "--id-a",
+            "1",
+            "--id-b",
+            "2",
+            "--socket",
+            &sock,
+            "--pcap",
+            &p("fwd.pcap"),
+        ]),
+        &dir,
+        "fwd",
+    );
+    wait_file(Path::new(&sock), "");
+    let mut sink = spawn_memif(
+        memif(&["--json", "sink", "--id", "2", "--count", "10", "--socket", &sock]),
+        &dir,
+        "sink",
+    );
+    wait_file(&dir.join("fwd.err"), "memif2: connected");
+    let gen = memif(&[
+        "gen",
+        "--id",
+        "1",
+        "--size",
+        "3000",
+        "--count",
+        "10",
+        "--socket",
+        &sock,
+        "--pcap",
+        &p("gen.pcap"),
+    ])
+    .output()
+    .unwrap();
+    assert!(gen.status.success(), "{}", String::from_utf8_lossy(&gen.stderr));
+    wait_exit(&mut sink, "sink");
+    assert_eq!(fwd.term_json(&dir.join("fwd.out"))["a_to_b"]["packets"].as_u64(), Some(10));
+    // gen's frames (chained: 3000 bytes over 2048-byte buffers), and forward's view of them
+    assert_eq!(frame_lengths(&dir.join("gen.pcap")), vec!["3000"; 10]);
+    assert_eq!(frame_lengths(&dir.join("fwd.pcap")), vec!["3000"; 10]);
+
+    // loopback: the master's view, 5 frames out and back
+    for reverse in [false, true] {
+        let file = p(&format!("loop-{reverse}.pcap"));
+        let mut args = vec!["loopback", "--count", "5", "--socket", &sock, "--pcap", &file];
+        if reverse {
+            args.push("--reverse");
+        }
+        let out = memif(&args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(frame_lengths(Path::new(&file)), vec!["128"; 10], "reverse: {reverse}");
+    }
 }

@@ -11,8 +11,15 @@ use std::time::Duration;
 /// Frames read from one side that the other had no room for yet, per queue pair.
 type Backlog = Vec<Vec<Vec<u8>>>;
 
-/// Moves one burst from `from` to `to` on every queue pair; returns frames moved.
-fn pass(from: &mut Queues, to: &mut Queues, backlog: &mut Backlog, c: &mut PathCounters) -> usize {
+/// Moves one burst from `from` to `to` on every queue pair; returns frames moved. With
+/// `capture`, a copy of each frame read goes there.
+fn pass(
+    from: &mut Queues,
+    to: &mut Queues,
+    backlog: &mut Backlog,
+    c: &mut PathCounters,
+    mut capture: Option<&mut Vec<Vec<u8>>>,
+) -> usize {
     let mut moved = 0;
     // frames waiting for a queue pair the other side no longer has are dropped
     while backlog.len() > from.rx.len().min(to.tx.len()) {
@@ -32,6 +39,9 @@ fn pass(from: &mut Queues, to: &mut Queues, backlog: &mut Backlog, c: &mut PathC
             let Ok(b) = rx.rx_burst(room) else { continue };
             pending.extend(b.iter().map(|p| p.to_vec()));
             b.release();
+            if let Some(cap) = capture.as_deref_mut() {
+                cap.extend(pending.iter().cloned());
+            }
         }
         let refs: Vec<&[u8]> = pending.iter().map(|f| f.as_slice()).collect();
         let sent = tx.send(&refs).unwrap_or(0);
@@ -59,21 +69,27 @@ pub fn run(args: &ForwardArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8
     let mut ep = Endpoint::open(&[a, b], out)?;
     let mut c = BridgeCounters::default();
     let (mut to_b, mut to_a) = (Backlog::new(), Backlog::new());
+    // --pcap: every frame once, as it arrives on either side
+    let mut captured: Vec<Vec<u8>> = Vec::new();
     while !stop.should_stop() {
         let mut moved = 0;
+        let mut cap = ep.capturing().then_some(&mut captured);
         if let [Some(qa), Some(qb)] = &mut ep.queues[..] {
-            moved += pass(qa, qb, &mut to_b, &mut c.a_to_b);
-            moved += pass(qb, qa, &mut to_a, &mut c.b_to_a);
+            moved += pass(qa, qb, &mut to_b, &mut c.a_to_b, cap.as_deref_mut());
+            moved += pass(qb, qa, &mut to_a, &mut c.b_to_a, cap);
         } else if let [Some(qa), None] = &mut ep.queues[..] {
             // b is down: what arrives on a has nowhere to go
             drop_backlog(&mut to_b, &mut c.a_to_b);
-            moved += drain(qa, &mut c.a_to_b);
+            moved += drain(qa, &mut c.a_to_b, cap);
         } else if let [None, Some(qb)] = &mut ep.queues[..] {
             drop_backlog(&mut to_a, &mut c.b_to_a);
-            moved += drain(qb, &mut c.b_to_a);
+            moved += drain(qb, &mut c.b_to_a, cap);
         } else {
             drop_backlog(&mut to_b, &mut c.a_to_b);
             drop_backlog(&mut to_a, &mut c.b_to_a);
+        }
+        for f in captured.drain(..) {
+            ep.capture(&[&f]);
         }
         // frames waiting for room: look again soon, not after a whole idle wait
         let waiting = to_b.iter().chain(&to_a).any(|p| !p.is_empty());
@@ -90,10 +106,13 @@ pub fn run(args: &ForwardArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8
     Ok((Summary::Forward(c), 0))
 }
 
-fn drain(q: &mut Queues, c: &mut PathCounters) -> usize {
+fn drain(q: &mut Queues, c: &mut PathCounters, mut capture: Option<&mut Vec<Vec<u8>>>) -> usize {
     let mut n = 0;
     for rx in q.rx.iter_mut() {
         if let Ok(b) = rx.rx_burst(64) {
+            if let Some(cap) = capture.as_deref_mut() {
+                cap.extend(b.iter().map(|p| p.to_vec()));
+            }
             n += b.len();
             for _ in 0..b.len() {
                 c.drop_one();

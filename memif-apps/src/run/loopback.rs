@@ -16,7 +16,9 @@ const FRAME: usize = 128;
 
 /// Runs the loopback; exit status 0 when every frame came back intact.
 pub fn run(args: &LoopbackArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), String> {
-    let (mo, so) = args.opts();
+    let (mo, mut so) = args.opts();
+    // --pcap: one capture, the master's view (both would write the same file)
+    so.pcap = None;
     let mut m = Endpoint::open(&[mo], out)?;
     let mut s = Endpoint::open(&[so], out)?;
     let end = Instant::now() + Duration::from_secs(10);
@@ -29,6 +31,8 @@ pub fn run(args: &LoopbackArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u
     }
     let mut r = LoopbackResult { reverse: args.reverse, ..LoopbackResult::default() };
     let (mut next_check, mut frame) = (0u64, vec![0u8; FRAME]);
+    let capturing = m.capturing();
+    let mut seen: Vec<Vec<u8>> = Vec::new();
     let end = Instant::now() + Duration::from_secs(30);
     while r.received < args.count && Instant::now() < end && !stop.should_stop() {
         let (mq, sq) = match (m.queues[0].as_mut(), s.queues[0].as_mut()) {
@@ -43,7 +47,11 @@ pub fn run(args: &LoopbackArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u
         };
         if r.sent < args.count && r.sent - r.received < 64 {
             fill_test_frame(&mut frame, r.sent);
-            r.sent += tx.send(&[&frame]).map_err(|e| e.to_string())? as u64;
+            let sent = tx.send(&[&frame]).map_err(|e| e.to_string())?;
+            if capturing && sent == 1 && !args.reverse {
+                seen.push(frame.clone());
+            }
+            r.sent += sent as u64;
         }
         // the echo side
         if args.reverse {
@@ -55,6 +63,10 @@ pub fn run(args: &LoopbackArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u
                 while done < refs.len() {
                     done += echo_tx.send(&refs[done..]).map_err(|e| e.to_string())?;
                 }
+                if capturing {
+                    // received by the master, and sent back
+                    seen.extend(frames.iter().chain(frames.iter()).cloned());
+                }
             }
         } else {
             echo_rx.forward_to(echo_tx, 64).map_err(|e| e.to_string())?;
@@ -62,6 +74,9 @@ pub fn run(args: &LoopbackArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u
         // back home
         if let Ok(b) = rx.rx_burst(64) {
             for p in b.iter() {
+                if capturing && !args.reverse {
+                    seen.push(p.to_vec());
+                }
                 r.received += 1;
                 match check_test_frame(&p.to_vec()) {
                     Ok(seq) if seq == next_check => r.intact += 1,
@@ -71,9 +86,13 @@ pub fn run(args: &LoopbackArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u
             }
             b.release();
         }
+        for f in seen.drain(..) {
+            m.capture(&[&f]);
+        }
         m.poll(Duration::ZERO)?;
         s.poll(Duration::ZERO)?;
     }
+    m.finish()?;
     if !out.json {
         out.line(&r.human());
     }

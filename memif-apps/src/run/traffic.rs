@@ -26,7 +26,8 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
     let burst = usize::from(args.burst.max(1));
     // A master writes into the slave's buffers, which may be smaller than ours: then
     // it switches to chaining once it sees one.
-    let mut chained = size > opts.buffer_size as usize;
+    // With --pcap every frame is built apart (the send path), to be captured too.
+    let mut chained = size > opts.buffer_size as usize || ep.capturing();
     let mut frames: Vec<Vec<u8>> = Vec::new();
     // one prebuilt frame, copied and stamped with its sequence number per packet
     let mut template = vec![0u8; size];
@@ -78,6 +79,11 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
                 Err(_) => 0,
             }
         };
+        if ep.capturing() {
+            for f in &frames[..sent] {
+                ep.capture(&[f]);
+            }
+        }
         packets += sent as u64;
         bytes += (sent * size) as u64;
         seq += sent as u64;
