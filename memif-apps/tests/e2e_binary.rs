@@ -478,6 +478,42 @@ fn forward_passes_chained_frames_without_loss() {
     assert_eq!(j["b_to_a"]["dropped"].as_u64(), Some(0), "{j}");
 }
 
+/// What forward holds for the sink still reaches it after gen left: 10 chained frames
+/// (five buffers each) into a stopped sink with a 16-entry ring take one burst from
+/// gen, of which 3 fit; gen sees its ring empty and leaves. forward kept the other 7
+/// only while both sides were up, so the sink, resumed, got 3.
+#[test]
+fn forward_delivers_what_it_holds_after_the_sender_left() {
+    let d = TempDir::new("e2e-fwdleft");
+    let sock = d.join("f.sock");
+    let sock = sock.to_str().unwrap();
+    let fwd = Proc::spawn(&["--json", "forward", "--id-a", "1", "--id-b", "2", "--socket", sock]);
+    wait_file(std::path::Path::new(sock));
+    let sink =
+        Proc::spawn(&["--json", "sink", "--id", "1", "--count", "10", "--ring-size", "16", "--socket", sock]);
+    fwd.wait_for(true, "memif1: connected to memif1", Duration::from_secs(10));
+    sink.signal("-STOP");
+    let (st, out, err) = run(
+        &["--json", "gen", "--id", "2", "--size", "9000", "--count", "10", "--socket", sock],
+        Duration::from_secs(30),
+    );
+    assert!(st.success(), "{err}");
+    assert_eq!(json(&out)["packets"].as_u64(), Some(10), "{out}");
+    fwd.wait_for(true, "memif2: disconnected", Duration::from_secs(10));
+    sink.signal("-CONT");
+    let (st, out, err) = sink.wait_or_term(Duration::from_secs(5));
+    assert!(st.success(), "{err}");
+    assert_eq!(json(&out)["packets"].as_u64(), Some(10), "sink got {out}");
+    fwd.signal("-INT");
+    let (_, out, _) = fwd.wait(Duration::from_secs(10));
+    let j = json(&out);
+    assert_eq!(
+        (j["b_to_a"]["packets"].as_u64(), j["b_to_a"]["dropped"].as_u64()),
+        (Some(10), Some(0)),
+        "{j}"
+    );
+}
+
 #[test]
 fn demo_answers_pings_and_moves_frames() {
     let (st, out, err) = run(&["demo"], Duration::from_secs(60));

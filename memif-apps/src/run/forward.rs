@@ -5,7 +5,7 @@ use crate::report::{BridgeCounters, PathCounters, Summary};
 use crate::signals::StopFlag;
 
 use super::{idle_wait, Endpoint, Out};
-use memif_conn::Queues;
+use memif_conn::{Queues, TxQueue};
 use std::time::Duration;
 
 /// Frames read from one side that the other had no room for yet, per queue pair.
@@ -43,15 +43,28 @@ fn pass(
                 cap.extend(pending.iter().cloned());
             }
         }
-        let refs: Vec<&[u8]> = pending.iter().map(|f| f.as_slice()).collect();
-        let sent = tx.send(&refs).unwrap_or(0);
-        for f in &refs[..sent] {
-            c.pass(f.len());
-        }
-        pending.drain(..sent);
-        moved += sent;
+        moved += send_pending(tx, pending, c);
     }
     moved
+}
+
+/// Sends what waits in `pending` on `tx`, as much as fits; returns frames sent.
+fn send_pending(tx: &mut TxQueue, pending: &mut Vec<Vec<u8>>, c: &mut PathCounters) -> usize {
+    if pending.is_empty() {
+        return 0;
+    }
+    let refs: Vec<&[u8]> = pending.iter().map(|f| f.as_slice()).collect();
+    let sent = tx.send(&refs).unwrap_or(0);
+    for f in &refs[..sent] {
+        c.pass(f.len());
+    }
+    pending.drain(..sent);
+    sent
+}
+
+/// Sends what `backlog` holds for `to` after its source side went down.
+fn flush(to: &mut Queues, backlog: &mut Backlog, c: &mut PathCounters) -> usize {
+    to.tx.iter_mut().zip(backlog.iter_mut()).map(|(tx, pending)| send_pending(tx, pending, c)).sum()
 }
 
 /// Drops what waits for a side that went down.
@@ -78,12 +91,14 @@ pub fn run(args: &ForwardArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8
             moved += pass(qa, qb, &mut to_b, &mut c.a_to_b, cap.as_deref_mut());
             moved += pass(qb, qa, &mut to_a, &mut c.b_to_a, cap);
         } else if let [Some(qa), None] = &mut ep.queues[..] {
-            // b is down: what arrives on a has nowhere to go
+            // b is down: what arrives on a has nowhere to go; what b sent still goes
             drop_backlog(&mut to_b, &mut c.a_to_b);
             moved += drain(qa, &mut c.a_to_b, cap);
+            moved += flush(qa, &mut to_a, &mut c.b_to_a);
         } else if let [None, Some(qb)] = &mut ep.queues[..] {
             drop_backlog(&mut to_a, &mut c.b_to_a);
             moved += drain(qb, &mut c.b_to_a, cap);
+            moved += flush(qb, &mut to_b, &mut c.a_to_b);
         } else {
             drop_backlog(&mut to_b, &mut c.a_to_b);
             drop_backlog(&mut to_a, &mut c.b_to_a);
