@@ -483,22 +483,36 @@ fn render(lines: &[Line], cfg: &Cfg, quick: bool, took: Duration) -> String {
     );
     let _ = writeln!(
         s,
-        "| scenario | unit | ours (median) | ours min-max | DPDK (median) | DPDK min-max | ours/DPDK |"
+        "| scenario | unit | ours (median) | ours min-max | DPDK (median) | DPDK min-max | ours/DPDK | issue 8 target |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
     for l in lines {
         let (om, dm) = (median(&l.ours), median(&l.dpdk));
         let (olo, ohi) = min_max(&l.ours);
         let (dlo, dhi) = min_max(&l.dpdk);
-        let ratio = match (om, dm) {
-            (Some(o), Some(d)) if d > 0.0 => format!("{:.2}", o / d),
+        let r = match (om, dm) {
+            (Some(o), Some(d)) if d > 0.0 => Some(o / d),
+            _ => None,
+        };
+        let ratio = r.map_or("-".into(), |r| format!("{r:.2}"));
+        let verdict = match (target(&l.name), r) {
+            (Some(t), Some(r)) if (l.lower_is_better && r <= t) || (!l.lower_is_better && r >= t) => {
+                format!("{} {t}: met", if l.lower_is_better { "<=" } else { ">=" })
+            }
+            (Some(t), Some(r)) => format!(
+                "{} {t}: missed by {:.2} ({:.0}%)",
+                if l.lower_is_better { "<=" } else { ">=" },
+                (r - t).abs(),
+                (r - t).abs() / t * 100.0
+            ),
+            (Some(t), None) => format!("{t}: no DPDK figure"),
             _ => "-".into(),
         };
         let orange = if l.ours.is_empty() { "-".into() } else { format!("{olo:.2}-{ohi:.2}") };
         let drange = if l.dpdk.is_empty() { "-".into() } else { format!("{dlo:.2}-{dhi:.2}") };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {orange} | {} | {drange} | {ratio}{} |",
+            "| {} | {} | {} | {orange} | {} | {drange} | {ratio}{} | {verdict} |",
             l.name,
             l.unit,
             fmt(om),
@@ -511,6 +525,25 @@ fn render(lines: &[Line], cfg: &Cfg, quick: bool, took: Duration) -> String {
         "\nMixed lines: the first column is the pair with one of ours (our gen into testpmd, or testpmd into our sink), measured at testpmd; the DPDK column is the testpmd pair of the same line above. Gbit/s = Mpps x frame bytes x 8 / 1000."
     );
     s
+}
+
+/// Issue 8's target ratio (ours / DPDK in the same run) for a line, if it has one:
+/// 64-byte frames at least 1.25 either direction, 1500-byte at least 1.0, the polling
+/// round trip at most 1.0. Mixed lines and 9000-byte frames (no DPDK peer) have none.
+fn target(name: &str) -> Option<f64> {
+    if name.starts_with("ping round trip, polling") {
+        return Some(1.0);
+    }
+    if !(name.contains("slave gen -> master sink") || name.contains("master gen -> slave sink")) {
+        return None;
+    }
+    if name.starts_with("64 B") {
+        Some(1.25)
+    } else if name.starts_with("1500 B") {
+        Some(1.0)
+    } else {
+        None
+    }
 }
 
 fn json(lines: &[Line]) -> String {
