@@ -268,6 +268,11 @@ pub struct GenArgs {
     /// leaves.
     #[arg(long, value_name = "SECONDS", value_parser = parse_interval)]
     pub linger: Option<Duration>,
+    /// Seconds of traffic (fractions allowed) before measuring starts: the totals, the
+    /// final summary and --count/--duration count only what comes after. The warm-up
+    /// starts at link up for gen and at the first frame received for sink.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_interval)]
+    pub warmup: Option<Duration>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub endpoint: EndpointArgs,
@@ -279,6 +284,11 @@ pub struct SinkArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub stop: StopArgs,
+    /// Seconds of traffic (fractions allowed) before measuring starts: the totals, the
+    /// final summary and --count/--duration count only what comes after. The warm-up
+    /// starts at link up for gen and at the first frame received for sink.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_interval)]
+    pub warmup: Option<Duration>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub endpoint: EndpointArgs,
@@ -770,6 +780,18 @@ mod tests {
         assert_eq!(g.linger, Some(Duration::from_millis(500)));
         assert!(parse(&["gen", "--linger", "0"]).is_err());
         assert!(parse(&["gen", "--linger", "soon"]).is_err());
+        assert_eq!(g.warmup, None);
+        let Command::Gen(g) = parse(&["gen", "--duration", "3", "--warmup", "1"]).unwrap().command else {
+            panic!("wrong subcommand")
+        };
+        assert_eq!(
+            (g.warmup, g.stop.stop_after()),
+            (Some(Duration::from_secs(1)), StopAfter::Duration(Duration::from_secs(3)))
+        );
+        let Command::Sink(s) = parse(&["sink", "--warmup", "0.5"]).unwrap().command else {
+            panic!("wrong subcommand")
+        };
+        assert_eq!(s.warmup, Some(Duration::from_millis(500)));
         let Command::Sink(s) = parse(&["sink"]).unwrap().command else { panic!("wrong subcommand") };
         assert_eq!(s.stop.stop_after(), StopAfter::Signal);
         assert!(parse(&["gen", "--size", "10"]).is_err());

@@ -9,11 +9,49 @@ use crate::signals::StopFlag;
 
 use super::{idle_wait, Endpoint, Out};
 
+/// Whether the run is over. `started` is when the measured window began (after any
+/// warm-up); nothing is over before it.
 fn done(stop_after: &StopAfter, packets: u64, started: Option<Instant>) -> bool {
     match *stop_after {
-        StopAfter::Count(n) => packets >= n,
+        StopAfter::Count(n) => started.is_some() && packets >= n,
         StopAfter::Duration(d) => started.is_some_and(|s| s.elapsed() >= d),
         StopAfter::Signal => false,
+    }
+}
+
+/// How many frames the next burst may carry: `max`, or fewer to stop at exactly
+/// `--count` once the measured window began.
+fn allowed(stop_after: &StopAfter, packets: u64, started: Option<Instant>, max: usize) -> usize {
+    match *stop_after {
+        StopAfter::Count(n) if started.is_some() => (n.saturating_sub(packets)).min(max as u64) as usize,
+        _ => max,
+    }
+}
+
+/// The `--warmup` of gen and sink: the measured window starts once it is over.
+struct Warmup {
+    length: Option<Duration>,
+    ends: Option<Instant>,
+}
+
+impl Warmup {
+    fn new(length: Option<Duration>) -> Warmup {
+        Warmup { length, ends: None }
+    }
+
+    /// Call while the window has not started and traffic flows (or, without a
+    /// warm-up, may flow); true when the window starts `now`. The first call starts
+    /// the warm-up.
+    fn over(&mut self, now: Instant) -> bool {
+        match self.length {
+            None => true,
+            Some(w) => now >= *self.ends.get_or_insert(now + w),
+        }
+    }
+
+    /// Whether the warm-up began (always, without one).
+    fn begun(&self) -> bool {
+        self.length.is_none() || self.ends.is_some()
     }
 }
 
@@ -35,6 +73,7 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
     let (mut packets, mut bytes, mut seq) = (0u64, 0u64, 0u64);
     let mut started: Option<Instant> = None;
     let mut meter = RateMeter::new(Instant::now());
+    let mut warmup = Warmup::new(args.warmup);
     let mut q_next = 0usize;
     let mut idle = 0u32;
     while !stop.should_stop() && !done(&stop_after, packets, started) {
@@ -43,13 +82,14 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
             continue;
         };
         if started.is_none() {
-            started = Some(Instant::now());
-            meter = RateMeter::new(Instant::now());
+            let now = Instant::now();
+            if warmup.over(now) {
+                started = Some(now);
+                meter = RateMeter::new(now);
+                (packets, bytes) = (0, 0);
+            }
         }
-        let want = match stop_after {
-            StopAfter::Count(n) => ((n - packets) as usize).min(burst),
-            _ => burst,
-        };
+        let want = allowed(&stop_after, packets, started, burst);
         let nq = q.tx.len();
         let tx = &mut q.tx[q_next % nq];
         q_next = q_next.wrapping_add(1);
@@ -145,18 +185,21 @@ pub fn sink(args: &SinkArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8),
     let capturing = ep.capturing();
     let mut captured: Vec<Vec<u8>> = Vec::new();
     let mut spins = 0u32;
+    let mut warmup = Warmup::new(args.warmup);
     while !stop.should_stop() && !done(&stop_after, packets, started) {
         let mut got = 0usize;
         if let Some(q) = ep.queues[0].as_mut() {
-            if started.is_none() {
-                started = Some(Instant::now());
-                meter = RateMeter::new(Instant::now());
+            // the warm-up starts with the first frame; without one, at link up
+            if started.is_none() && warmup.begun() {
+                let now = Instant::now();
+                if warmup.over(now) {
+                    started = Some(now);
+                    meter = RateMeter::new(now);
+                    (packets, bytes) = (0, 0);
+                }
             }
             for rx in q.rx.iter_mut() {
-                let max = match stop_after {
-                    StopAfter::Count(n) => ((n - packets) as usize).min(256),
-                    _ => 256,
-                };
+                let max = allowed(&stop_after, packets, started, 256);
                 if max == 0 {
                     break;
                 }
@@ -170,6 +213,9 @@ pub fn sink(args: &SinkArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8),
                     got += b.len();
                     packets += b.len() as u64;
                     b.release();
+                    if got > 0 && !warmup.begun() {
+                        let _ = warmup.over(Instant::now());
+                    }
                 }
             }
         }
@@ -187,4 +233,34 @@ pub fn sink(args: &SinkArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8),
         }
     }
     finish_traffic(&mut ep, "sink", &meter, packets, bytes, out, Summary::Sink)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_counts_before_the_window() {
+        let now = Instant::now();
+        assert!(!done(&StopAfter::Count(5), 10, None));
+        assert!(done(&StopAfter::Count(5), 5, Some(now)));
+        assert!(!done(&StopAfter::Duration(Duration::from_secs(60)), 10, Some(now)));
+        assert_eq!(allowed(&StopAfter::Count(5), 100, None, 32), 32);
+        assert_eq!(allowed(&StopAfter::Count(5), 3, Some(now), 32), 2);
+        assert_eq!(allowed(&StopAfter::Count(5), 7, Some(now), 32), 0);
+        assert_eq!(allowed(&StopAfter::Signal, 7, Some(now), 32), 32);
+    }
+
+    #[test]
+    fn warmup_starts_at_the_first_call() {
+        let t0 = Instant::now();
+        let mut none = Warmup::new(None);
+        assert!(none.begun() && none.over(t0));
+        let mut w = Warmup::new(Some(Duration::from_secs(1)));
+        assert!(!w.begun());
+        assert!(!w.over(t0));
+        assert!(w.begun());
+        assert!(!w.over(t0 + Duration::from_millis(999)));
+        assert!(w.over(t0 + Duration::from_secs(1)));
+    }
 }
