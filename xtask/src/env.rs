@@ -141,6 +141,29 @@ pub fn prepare() -> Result<String, String> {
     Ok(if report.is_empty() { "all present".to_owned() } else { report.join("; ") })
 }
 
+/// For the other commands (bench): installs those of `reqs` that are missing, as root
+/// on Debian (one `apt-get update`, then `apt-get install`); elsewhere only says what
+/// is missing. Returns the programs still missing, each with its package.
+pub fn install_missing(reqs: &[Requirement]) -> Vec<String> {
+    let missing: Vec<&Requirement> = reqs.iter().filter(|r| find_program(r.program).is_none()).collect();
+    if missing.is_empty() {
+        return Vec::new();
+    }
+    if is_debian() && is_root() {
+        for r in &missing {
+            println!("xtask: {} is missing (needed for: {}); installing {}", r.program, r.why, r.apt);
+        }
+        if let Err(e) = apt_install(&unique_packages(&missing)) {
+            println!("xtask: {e}");
+        }
+    }
+    missing
+        .into_iter()
+        .filter(|r| find_program(r.program).is_none())
+        .map(|r| format!("{} (Debian package {}, needed for: {})", r.program, r.apt, r.why))
+        .collect()
+}
+
 fn unique_packages(reqs: &[&Requirement]) -> Vec<&'static str> {
     let mut packages: Vec<&'static str> = reqs.iter().map(|r| r.apt).collect();
     packages.sort_unstable();
