@@ -213,12 +213,17 @@ pub fn run() -> ExitCode {
     run.banner("docker smoke", "cargo xtask docker --smoke");
     let started = Instant::now();
     if docker::available() {
-        match docker::build().and_then(|(_, bin)| docker::smoke(&bin)) {
+        match docker::build().and_then(|(engine, bin)| docker::smoke(engine, &bin)) {
             Ok(s) => run.record("docker smoke", Some(true), started.elapsed(), format!("({s})")),
             Err(e) => run.record("docker smoke", Some(false), started.elapsed(), format!("({e})")),
         }
     } else {
-        run.record("docker smoke", Some(false), started.elapsed(), "(podman or unshare missing)");
+        run.record(
+            "docker smoke",
+            Some(false),
+            started.elapsed(),
+            "(no docker engine answers, and podman or unshare is missing)",
+        );
     }
 
     summary(&run)
