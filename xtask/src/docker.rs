@@ -12,8 +12,8 @@
 //! `--smoke` proves the image works: our own `memif ping --role master` listens on
 //! master.sock in a temporary folder, the image's entrypoint runs with that folder as
 //! its /run/vpp, and the ping must be answered. With docker that is a real container
-//! (`docker run --network=none -v <folder>:/run/vpp/ memif`, like the README's
-//! quickstart); with podman it needs no container runtime: the image's root
+//! (`docker run --network=none -v <folder>:/run/vpp/ memif`, the README's quickstart
+//! without `--privileged`, which the responder does not need); with podman it needs no container runtime: the image's root
 //! filesystem is mounted (`podman image mount`), the folder is bind-mounted onto its
 //! /run/vpp inside a private mount namespace (`unshare -m`), and the entrypoint read
 //! from the image runs under `chroot`. Every mount is gone afterwards: the bind mount
@@ -215,20 +215,13 @@ pub fn smoke(engine: &str, bin: &Path) -> Result<String, String> {
     let name = format!("memif-smoke-{}", std::process::id());
     let mut mount = None;
     let mut responder = if engine == "docker" {
+        // no --privileged: the responder needs no privilege (a UNIX socket and memfd
+        // regions), and a sandboxed engine may refuse it ("unable to apply caps")
         let mut c = Command::new("docker");
-        c.args([
-            "run",
-            "--rm",
-            "--name",
-            &name,
-            "--hostname",
-            "icmp-responder",
-            "--privileged",
-            "--network=none",
-        ])
-        .arg("-v")
-        .arg(format!("{}:/run/vpp/", dir.0.display()))
-        .arg(IMAGE);
+        c.args(["run", "--rm", "--name", &name, "--hostname", "icmp-responder", "--network=none"])
+            .arg("-v")
+            .arg(format!("{}:/run/vpp/", dir.0.display()))
+            .arg(IMAGE);
         println!("$ {c:?}");
         c
     } else {
