@@ -65,6 +65,8 @@ struct Cfg {
     bursts: &'static [u32],
     /// Pings per latency run, one a millisecond.
     pings: u32,
+    /// Whether the mixed pairs (ours facing testpmd) run too.
+    mixed: bool,
     /// Extra arguments to criterion.
     criterion: &'static [&'static str],
 }
@@ -77,6 +79,7 @@ const FULL: Cfg = Cfg {
     sizes: &[64, 1500, 9000],
     bursts: &[32, 256],
     pings: 1000,
+    mixed: true,
     criterion: &["--warm-up-time", "1", "--measurement-time", "3"],
 };
 
@@ -87,7 +90,8 @@ const QUICK: Cfg = Cfg {
     secs: 1.5,
     sizes: &[64],
     bursts: &[256],
-    pings: 300,
+    pings: 200,
+    mixed: false,
     criterion: &["--warm-up-time", "0.3", "--measurement-time", "1"],
 };
 
@@ -126,6 +130,26 @@ impl Pair {
             Pair::Dpdk => "dpdk",
             Pair::OursIntoDpdk => "gen-into-testpmd",
             Pair::DpdkIntoOurs => "testpmd-into-sink",
+        }
+    }
+}
+
+/// A process of a throughput run.
+enum Start {
+    /// Our sink, in this role.
+    Sink(&'static str),
+    /// Our gen, in this role.
+    Gen(&'static str),
+    /// testpmd on this CPU, in this role and forwarding mode.
+    Testpmd(u32, &'static str, &'static str),
+}
+
+impl Start {
+    fn receives(&self) -> bool {
+        match self {
+            Start::Sink(_) => true,
+            Start::Gen(_) => false,
+            Start::Testpmd(_, _, mode) => *mode == "rxonly",
         }
     }
 }
@@ -208,6 +232,7 @@ struct Proc {
     readers: Vec<JoinHandle<()>>,
     /// testpmd's `--file-prefix`: its runtime folder is removed when it is gone.
     dpdk_prefix: Option<String>,
+    interrupted: bool,
     done: bool,
 }
 
@@ -237,7 +262,7 @@ impl Proc {
                 })
             })
             .collect();
-        Ok(Proc { child, lines, text, readers, dpdk_prefix, done: false })
+        Ok(Proc { child, lines, text, readers, dpdk_prefix, interrupted: false, done: false })
     }
 
     /// Waits up to `timeout` for it to exit.
@@ -254,16 +279,22 @@ impl Proc {
         }
     }
 
+    /// Sends SIGINT once, if it still runs.
+    fn interrupt(&mut self) {
+        if !self.interrupted && self.wait(Duration::ZERO).is_none() {
+            self.interrupted = true;
+            let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        }
+    }
+
     /// SIGINT, then SIGKILL after 3 s; reaps it, joins its readers, removes testpmd's
     /// runtime folder. Returns everything it printed.
     fn stop(&mut self) -> String {
         if !self.done {
             self.done = true;
-            if self.wait(Duration::ZERO).is_none() {
-                let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
-                if self.wait(Duration::from_secs(3)).is_none() {
-                    let _ = self.child.kill();
-                }
+            self.interrupt();
+            if self.wait(Duration::from_secs(3)).is_none() {
+                let _ = self.child.kill();
             }
             let _ = self.child.wait();
             for r in self.readers.drain(..) {
@@ -451,56 +482,47 @@ impl Bench {
         let d = TempDir::new();
         let sock = d.sock();
         let sock = sock.as_str();
-        match (pair, dir) {
-            (Pair::Ours, Dir::S2m) => {
-                let mut sink = self.sink("master", sock)?;
-                wait_socket(sock, &mut sink)?;
-                let _gen = self.gen("slave", sock, size, burst)?;
-                self.sink_rate(&mut sink)
-            }
-            (Pair::Ours, Dir::M2s) => {
-                let mut gen = self.gen("master", sock, size, burst)?;
-                wait_socket(sock, &mut gen)?;
-                let mut sink = self.sink("slave", sock)?;
-                self.sink_rate(&mut sink)
-            }
+        // the listener first: our slave retries, testpmd's client does not
+        let (first, second): (Start, Start) = match (pair, dir) {
+            (Pair::Ours, Dir::S2m) => (Start::Sink("master"), Start::Gen("slave")),
+            (Pair::Ours, Dir::M2s) => (Start::Gen("master"), Start::Sink("slave")),
             (Pair::Dpdk, Dir::S2m) => {
-                let mut srv = self.testpmd(RX_CPU, "server", sock, "rxonly", size, burst)?;
-                wait_socket(sock, &mut srv)?;
-                let _cli = self.testpmd(TX_CPU, "client", sock, "txonly", size, burst)?;
-                self.testpmd_rate(&mut srv)
+                (Start::Testpmd(RX_CPU, "server", "rxonly"), Start::Testpmd(TX_CPU, "client", "txonly"))
             }
             (Pair::Dpdk, Dir::M2s) => {
-                let mut srv = self.testpmd(TX_CPU, "server", sock, "txonly", size, burst)?;
-                wait_socket(sock, &mut srv)?;
-                let mut cli = self.testpmd(RX_CPU, "client", sock, "rxonly", size, burst)?;
-                self.testpmd_rate(&mut cli)
+                (Start::Testpmd(TX_CPU, "server", "txonly"), Start::Testpmd(RX_CPU, "client", "rxonly"))
             }
             (Pair::OursIntoDpdk, Dir::S2m) => {
-                let mut srv = self.testpmd(RX_CPU, "server", sock, "rxonly", size, burst)?;
-                wait_socket(sock, &mut srv)?;
-                let _gen = self.gen("slave", sock, size, burst)?;
-                self.testpmd_rate(&mut srv)
+                (Start::Testpmd(RX_CPU, "server", "rxonly"), Start::Gen("slave"))
             }
             (Pair::OursIntoDpdk, Dir::M2s) => {
-                let mut gen = self.gen("master", sock, size, burst)?;
-                wait_socket(sock, &mut gen)?;
-                let mut cli = self.testpmd(RX_CPU, "client", sock, "rxonly", size, burst)?;
-                self.testpmd_rate(&mut cli)
+                (Start::Gen("master"), Start::Testpmd(RX_CPU, "client", "rxonly"))
             }
             (Pair::DpdkIntoOurs, Dir::S2m) => {
-                let mut sink = self.sink("master", sock)?;
-                wait_socket(sock, &mut sink)?;
-                let _cli = self.testpmd(TX_CPU, "client", sock, "txonly", size, burst)?;
-                self.sink_rate(&mut sink)
+                (Start::Sink("master"), Start::Testpmd(TX_CPU, "client", "txonly"))
             }
             (Pair::DpdkIntoOurs, Dir::M2s) => {
-                let mut srv = self.testpmd(TX_CPU, "server", sock, "txonly", size, burst)?;
-                wait_socket(sock, &mut srv)?;
-                let mut sink = self.sink("slave", sock)?;
-                self.sink_rate(&mut sink)
+                (Start::Testpmd(TX_CPU, "server", "txonly"), Start::Sink("slave"))
             }
-        }
+        };
+        let start = |s: &Start| match *s {
+            Start::Sink(role) => self.sink(role, sock),
+            Start::Gen(role) => self.gen(role, sock, size, burst),
+            Start::Testpmd(cpu, role, mode) => self.testpmd(cpu, role, sock, mode, size, burst),
+        };
+        let mut a = start(&first)?;
+        wait_socket(sock, &mut a)?;
+        let mut b = start(&second)?;
+        // measured at the receiver
+        let (rx, rx_proc) = if first.receives() { (&first, &mut a) } else { (&second, &mut b) };
+        let r = match rx {
+            Start::Sink(_) => self.sink_rate(rx_proc),
+            _ => self.testpmd_rate(rx_proc),
+        };
+        // both stop at once (testpmd takes about a second)
+        a.interrupt();
+        b.interrupt();
+        r
     }
 
     /// One latency run: the median round trip of its pings, in microseconds.
@@ -739,7 +761,7 @@ pub fn run(quick: bool) -> ExitCode {
                         (true, _) => &[Pair::Dpdk, Pair::DpdkIntoOurs, Pair::OursIntoDpdk, Pair::Ours],
                     };
                     let mut shown = Vec::new();
-                    for &p in order {
+                    for &p in order.iter().filter(|p| cfg.mixed || matches!(p, Pair::Ours | Pair::Dpdk)) {
                         let r = bench.throughput(p, dir, size, burst);
                         match &r {
                             Ok(v) => shown.push(format!("{} {v:.2}", p.key())),
@@ -1065,13 +1087,22 @@ fn markdown(
          DPDK is testpmd {} with net_memif, same cores; it caps frames at {} B. On a shared machine, read the load average: a \
          spinning process that shares its core with another loses whole time slices.\n",
         meta.runs,
-        if meta.quick { " (--quick: 2 runs, 64-byte frames, burst 256 only; `cargo xtask bench` runs 5)" } else { "" },
+        if meta.quick { " (--quick: 2 runs, 64-byte frames, burst 256 only, no mixed pairs; `cargo xtask bench` runs 5 of everything)" } else { "" },
         meta.secs,
         meta.warm,
         meta.pings,
         meta.dpdk,
         DPDK_MAX_FRAME
     );
+    let busy = |l: &str| l.split_whitespace().next().and_then(|x| x.parse::<f64>().ok()).filter(|&x| x > 0.5);
+    if let Some(l) = busy(&meta.load_before) {
+        let _ = writeln!(
+            s,
+            "**The machine was not idle** (1-minute load average {l} when the bench started): other processes \
+             took turns on the pinned cores, so absolute figures are low and noisy; the ratios of alternating \
+             runs are the figures to read.\n"
+        );
+    }
     let _ = writeln!(s, "| scenario | unit | ours | DPDK | ours/DPDK | ours Gbit/s | issue 8 target |");
     let _ = writeln!(s, "|---|---|---|---|---|---|---|");
     for l in lines {
