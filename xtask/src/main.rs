@@ -67,9 +67,9 @@ Commands:
           (including the suites against real peers such as DPDK testpmd), and prints
           a summary of every step. Exits non-zero if any step failed.
   bench   Throughput and latency of memif-rs beside DPDK testpmd in the same run,
-          alternating, medians of 5 runs with min and max; report in target/bench/
-          (Markdown, JSON, SVG). `bench --quick`: 2 runs of fewer scenarios, about
-          two minutes.
+          alternating, medians of 5 runs with min and max, plus the criterion
+          benches; report in target/bench/ (Markdown, JSON, SVG); about 25 minutes.
+          `bench --quick`: 2 runs of fewer scenarios, under two minutes.
   docker  Build a statically linked memif into a FROM scratch image named `memif`
           (entrypoint: the ICMP responder as slave on /run/vpp/master.sock), with
           docker if an engine answers, else podman. `docker --smoke` also runs the
