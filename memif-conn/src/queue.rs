@@ -124,6 +124,24 @@ impl RxQueue {
         })
     }
 
+    /// Receives up to `max` packets the peer put on the ring, also after the link went
+    /// down. A peer publishes its frames before it sends DISCONNECT or closes its socket,
+    /// so after [`crate::Event::Disconnected`] this queue may still hold frames the peer
+    /// sent (and counted as sent); call this until it returns an empty burst to receive
+    /// them all before dropping the queue. The queue keeps the shared memory mapped. While
+    /// the link is up this is [`RxQueue::rx_burst`]; after, ring errors are returned but
+    /// tear nothing down.
+    pub fn drain(&mut self, max: usize) -> Result<RxBurst<'_>, QueueError> {
+        if self.link.is_up() {
+            return self.rx_burst(max);
+        }
+        let r = match &mut self.inner {
+            RxInner::Master(q) => q.rx_burst(max),
+            RxInner::Slave(q) => q.rx_burst(max),
+        };
+        r.map_err(QueueError::from)
+    }
+
     /// Zero-copy forwarding (slave only): what arrived on this queue is sent on `tx` by
     /// swapping descriptors, without copying. Returns the packets forwarded.
     pub fn forward_to(&mut self, tx: &mut TxQueue, max: usize) -> Result<usize, QueueError> {
