@@ -88,6 +88,9 @@ pub struct Endpoint {
     pub ifaces: Vec<InterfaceId>,
     /// Queues of each interface while its link is up.
     pub queues: Vec<Option<Queues>>,
+    /// Queues of each interface whose link just went down, until taken: what the peer
+    /// put on their RX rings before it left can still be read with `RxQueue::drain`.
+    pub left: Vec<Option<Queues>>,
     names: Vec<String>,
     /// Times an interface connected.
     pub connects: u64,
@@ -113,7 +116,8 @@ impl Endpoint {
             None => None,
         };
         let queues = ifaces.iter().map(|_| None).collect();
-        Ok(Endpoint { sock, ifaces, queues, names, connects: 0, interrupted: false, pcap, out })
+        let left = ifaces.iter().map(|_| None).collect();
+        Ok(Endpoint { sock, ifaces, queues, left, names, connects: 0, interrupted: false, pcap, out })
     }
 
     /// Handles control events for up to `timeout`. Returns whether any link changed.
@@ -143,7 +147,7 @@ impl Endpoint {
                             memif_conn::Origin::Remote => "by the peer",
                         };
                         self.out.status(&format!("{}: disconnected {who}: {reason}", self.names[i]));
-                        self.queues[i] = None;
+                        self.left[i] = self.queues[i].take();
                         changed = true;
                     }
                 }

@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use memif_conn::RxBurst;
+
 use crate::cli::{GenArgs, SinkArgs, StopAfter};
 use crate::packet::{fill_test_frame, stamp_test_frame};
 use crate::report::{RateMeter, Summary, Totals};
@@ -204,23 +206,12 @@ pub fn sink(args: &SinkArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8),
                     break;
                 }
                 if let Ok(b) = rx.rx_burst(max) {
-                    for p in b.iter() {
-                        bytes += p.len() as u64;
-                        if capturing {
-                            captured.push(p.to_vec());
-                        }
-                    }
-                    got += b.len();
-                    packets += b.len() as u64;
-                    b.release();
+                    got += take_burst(b, &mut packets, &mut bytes, capturing.then_some(&mut captured));
                     if got > 0 && !warmup.begun() {
                         let _ = warmup.over(Instant::now());
                     }
                 }
             }
-        }
-        for f in captured.drain(..) {
-            ep.capture(&[&f]);
         }
         if let Some(line) = meter.poll(Instant::now(), packets, bytes) {
             out.line(&format!("sink: {line}"));
@@ -229,10 +220,47 @@ pub fn sink(args: &SinkArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8),
             spins += 1;
             if ep.queues[0].is_none() || wait > Duration::ZERO || spins % 64 == 0 {
                 ep.poll(if ep.queues[0].is_none() { Duration::from_millis(50) } else { wait })?;
+                // The peer left: what it put on the rings before (and counted as sent)
+                // is still ours, read at once (before a stop signal ends the loop).
+                if let Some(mut q) = ep.left[0].take() {
+                    for rx in q.rx.iter_mut() {
+                        loop {
+                            let max = allowed(&stop_after, packets, started, 256);
+                            match rx.drain(max) {
+                                Ok(b) if max > 0 && !b.is_empty() => {
+                                    let c = capturing.then_some(&mut captured);
+                                    take_burst(b, &mut packets, &mut bytes, c);
+                                }
+                                _ => break,
+                            }
+                        }
+                    }
+                }
             }
+        }
+        for f in captured.drain(..) {
+            ep.capture(&[&f]);
         }
     }
     finish_traffic(&mut ep, "sink", &meter, packets, bytes, out, Summary::Sink)
+}
+
+/// Counts a received burst (and copies it for the capture) and releases it; returns
+/// its packets.
+fn take_burst(
+    b: RxBurst<'_>,
+    packets: &mut u64,
+    bytes: &mut u64,
+    captured: Option<&mut Vec<Vec<u8>>>,
+) -> usize {
+    let n = b.len();
+    *bytes += b.iter().map(|p| p.len() as u64).sum::<u64>();
+    if let Some(c) = captured {
+        c.extend(b.iter().map(|p| p.to_vec()));
+    }
+    *packets += n as u64;
+    b.release();
+    n
 }
 
 #[cfg(test)]
