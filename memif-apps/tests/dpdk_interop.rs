@@ -325,8 +325,11 @@ fn ping_testpmd_icmpecho(our_role: &str, extra: &[&str]) {
     let sock = dir.join("t.sock");
     // -W 5: ARP requests once a second for up to 5 s. A testpmd client discards what
     // arrives between link up and the start of forwarding (see `wait_forwarding`), which
-    // can be our first request.
-    let mut args = vec!["ping", "192.168.1.1", "--src-ip", "192.168.1.2", "-c", "5", "-i", "0.5", "-W", "5"];
+    // can be our first request. 8 requests half a second apart keep the link up for
+    // about 3.5 s after testpmd counted 3 frames each way: a periodic block (about one a
+    // second, slower on a loaded machine) must show them before ping leaves and
+    // testpmd's port counters drop to 0.
+    let mut args = vec!["ping", "192.168.1.1", "--src-ip", "192.168.1.2", "-c", "8", "-i", "0.5", "-W", "5"];
     args.extend(["--role", our_role, "--socket", sock_arg(&sock)]);
     args.extend(extra);
     let opts = TestpmdOpts {
@@ -350,8 +353,8 @@ fn ping_testpmd_icmpecho(our_role: &str, extra: &[&str]) {
     let _ = pmd.stop_tolerating_crash();
     seen.unwrap_or_else(|e| panic!("testpmd did not answer: {e}\nours:\n{}", ours.stderr()));
     assert!(status.success(), "ping failed: {status}\n{}", ours.stderr());
-    assert_eq!(num(&json, "transmitted"), 5, "{json}");
-    assert_eq!(num(&json, "received"), 5, "{json}");
+    assert_eq!(num(&json, "transmitted"), 8, "{json}");
+    assert_eq!(num(&json, "received"), 8, "{json}");
     assert_eq!(num(&json, "corrupted"), 0, "{json}");
 }
 
