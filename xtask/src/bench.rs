@@ -21,6 +21,8 @@
 //!    `memif icmp-responder` in polling and in interrupt mode, and against testpmd in
 //!    icmpecho mode (polling); the figure of a run is the median of its pings.
 //! 4. System calls per million packets in polling mode, `strace -c` on gen and sink.
+//! 5. Both ends in one process (memif-conn's `inprocess` example): 1 queue pair on one
+//!    thread against 2 queue pairs on two threads, alternating (issue 8's scaling line).
 //!
 //! The receiver always runs on CPU 0 and the sender on CPU 1 (the ping on CPU 1, the
 //! responder on CPU 0). Polling figures need an otherwise idle machine: the load
@@ -204,6 +206,29 @@ impl Line {
     }
 }
 
+/// The figures besides the lines: system calls per packet and the in-process runs.
+#[derive(Default)]
+struct Extra {
+    /// System calls per million packets of (gen, sink).
+    syscalls: Option<(f64, f64)>,
+    /// Mpps of the `inprocess` example with 1 queue pair (one thread: both ends of both
+    /// rings) and with 2 (two threads, one per pair), alternating.
+    one_pair: Vec<f64>,
+    two_pairs: Vec<f64>,
+}
+
+/// Issue 8's target for 2 queue pairs on 2 cores against 1.
+const SCALING_TARGET: f64 = 1.6;
+
+impl Extra {
+    fn scaling(&self) -> Option<f64> {
+        match (median(&self.two_pairs), median(&self.one_pair)) {
+            (Some(t), Some(o)) if o > 0.0 => Some(t / o),
+            _ => None,
+        }
+    }
+}
+
 fn median(v: &[f64]) -> Option<f64> {
     if v.is_empty() {
         return None;
@@ -363,6 +388,8 @@ fn tail(text: &str) -> String {
 
 /// The bench's own state: where the binary is and what is installed.
 struct Bench {
+    /// memif-conn's `inprocess` example (release).
+    inprocess: PathBuf,
     cfg: &'static Cfg,
     bin: PathBuf,
 }
@@ -568,6 +595,20 @@ impl Bench {
         median(&rtts).ok_or_else(|| "no reply".into())
     }
 
+    /// One run of the `inprocess` example: Mpps received with `pairs` queue pairs.
+    fn inprocess(&self, pairs: u16) -> Result<f64, String> {
+        let cpus = if pairs == 1 { "0" } else { "0,1" };
+        let mut c = Command::new("taskset");
+        c.args(["-c", cpus]).arg(&self.inprocess).args(["--pairs", &pairs.to_string(), "--size", "64"]);
+        c.args(["--burst", "256", "--secs", &self.cfg.secs.to_string()]);
+        let mut p = Proc::spawn(c, None)?;
+        if p.wait(Duration::from_secs_f64(self.cfg.secs + 20.0)).is_none() {
+            return Err("inprocess did not finish".into());
+        }
+        let text = p.stop();
+        json_num(&text, "inprocess", "mpps").ok_or_else(|| format!("no figure: {}", tail(&text)))
+    }
+
     /// System calls per million packets of gen and sink, polling, 64-byte frames,
     /// burst 32, slave to master, under `strace -f -c` (start-up included).
     fn syscalls(&self) -> Result<(f64, f64), String> {
@@ -674,6 +715,15 @@ pub fn run(quick: bool) -> ExitCode {
         eprintln!("xtask bench: cargo build --release failed");
         return ExitCode::FAILURE;
     }
+    println!("xtask bench: building the in-process example (cargo build --release -p memif-conn --example inprocess)");
+    let built = Command::new(crate::cargo())
+        .args(["build", "--release", "-p", "memif-conn", "--example", "inprocess"])
+        .current_dir(&root)
+        .status();
+    if !built.is_ok_and(|s| s.success()) {
+        eprintln!("xtask bench: cargo build --release --example inprocess failed");
+        return ExitCode::FAILURE;
+    }
     println!("xtask bench: building the criterion benches (cargo bench --no-run)");
     let built = Command::new(crate::cargo())
         .args(["bench", "-p", "memif-ring", "-p", "memif-conn", "--benches", "--no-run"])
@@ -696,7 +746,11 @@ pub fn run(quick: bool) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let dpdk = env::find_program("dpdk-testpmd").is_some() && env::find_program("setpriv").is_some();
-    let bench = Bench { cfg, bin: target.join("release/memif") };
+    let bench = Bench {
+        cfg,
+        bin: target.join("release/memif"),
+        inprocess: target.join("release/examples/inprocess"),
+    };
     let mut notes: Vec<String> = Vec::new();
     if !dpdk {
         notes.push("dpdk-testpmd (Debian package dpdk-dev) is not installed: no DPDK figures.".into());
@@ -862,12 +916,27 @@ pub fn run(quick: bool) -> ExitCode {
         notes.push("strace is not installed: no system call counts.".into());
         None
     };
-    notes.push(
-        "Not measured: 2 queue pairs on 2 cores against 1. `memif gen` and `memif sink` drive all \
-         their queues from one thread, and this machine has 2 CPUs, which one gen and one sink \
-         already take; the scaling line needs a thread per queue in gen and sink and 4 CPUs."
-            .into(),
-    );
+
+    // 5. both ends in one process: 1 queue pair (one thread) and 2 (two threads), alternating
+    let mut extra = Extra { syscalls, ..Extra::default() };
+    for run in 0..cfg.runs {
+        let order: [u16; 2] = if run % 2 == 0 { [1, 2] } else { [2, 1] };
+        let mut shown = Vec::new();
+        for pairs in order {
+            match bench.inprocess(pairs) {
+                Ok(v) => {
+                    shown.push(format!("{pairs} pair(s) {v:.2}"));
+                    if pairs == 1 {
+                        extra.one_pair.push(v)
+                    } else {
+                        extra.two_pairs.push(v)
+                    }
+                }
+                Err(e) => shown.push(format!("{pairs} pair(s) FAILED ({e})")),
+            }
+        }
+        println!("in-process run {}/{}: {} Mpps", run + 1, cfg.runs, shown.join(", "));
+    }
 
     let took = started.elapsed();
     let meta = Meta {
@@ -891,13 +960,13 @@ pub fn run(quick: bool) -> ExitCode {
         took,
         crit_took,
     };
-    let report = markdown(&meta, &lines, &crit, syscalls, &notes);
+    let report = markdown(&meta, &lines, &crit, &extra, &notes);
     println!("\n{report}");
     let out = target.join("bench");
     let _ = std::fs::create_dir_all(&out);
     let written = [
         ("report.md", report.clone()),
-        ("report.json", json(&meta, &lines, &crit, syscalls, &notes)),
+        ("report.json", json(&meta, &lines, &crit, &extra, &notes)),
         ("mpps.svg", svg(cfg, &lines)),
     ]
     .iter()
@@ -1055,13 +1124,7 @@ fn fmt_stat(v: &[f64], decimals: usize, runs: usize) -> String {
     }
 }
 
-fn markdown(
-    meta: &Meta,
-    lines: &[Line],
-    crit: &[Crit],
-    syscalls: Option<(f64, f64)>,
-    notes: &[String],
-) -> String {
+fn markdown(meta: &Meta, lines: &[Line], crit: &[Crit], extra: &Extra, notes: &[String]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# memif-rs bench{}\n", if meta.quick { " (--quick)" } else { "" });
     let _ = writeln!(
@@ -1127,11 +1190,38 @@ fn markdown(
         "\nMixed lines (one of ours facing testpmd): the ours column is that pair; the DPDK column repeats the \
          testpmd pair of the line above it, measured in the same runs. Latency in microseconds, lower is better."
     );
-    if let Some((g, k)) = syscalls {
+    if let Some((g, k)) = extra.syscalls {
         let _ = writeln!(
             s,
             "\nSystem calls per million packets, polling, 64 B, burst 32, slave gen -> master sink, `strace -f -c`, \
              start-up and teardown included: gen {g:.1}, sink {k:.1}."
+        );
+    }
+    if !extra.one_pair.is_empty() || !extra.two_pairs.is_empty() {
+        let ratio = extra.scaling();
+        let verdict = ratio.map_or("-".into(), |r| {
+            if r >= SCALING_TARGET {
+                format!("met (>= {SCALING_TARGET})")
+            } else {
+                format!("missed (>= {SCALING_TARGET}): {:.0} % short", (1.0 - r / SCALING_TARGET) * 100.0)
+            }
+        });
+        let _ = writeln!(s, "\n## Both ends in one process (`inprocess` example)\n");
+        let _ = writeln!(s, "| 64 B, burst 256, Mpps | 1 queue pair, 1 thread | 2 queue pairs, 2 threads | 2/1 | issue 8 target |");
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        let _ = writeln!(
+            s,
+            "| slave -> master and master -> slave, received | {} | {} | {} | {verdict} |",
+            fmt_stat(&extra.one_pair, 2, meta.runs),
+            fmt_stat(&extra.two_pairs, 2, meta.runs),
+            ratio.map_or("-".into(), |r| format!("{r:.2}"))
+        );
+        let _ = writeln!(
+            s,
+            "\nA master and a slave over a real socket in one process; each thread drives both rings of its queue \
+             pair (a burst S2M, then a burst M2S, each copied in and read out). The 1-pair figure is issue 8's \
+             \"both ends on one thread\"; set it against libmemif likewise (README, Performance). Runs alternate \
+             1 and 2 pairs; 1 pair on CPU 0, 2 pairs on CPUs 0 and 1."
         );
     }
     if !crit.is_empty() {
@@ -1194,13 +1284,7 @@ fn json_opt(v: Option<f64>) -> String {
     v.filter(|x| x.is_finite()).map_or("null".into(), |x| format!("{x}"))
 }
 
-fn json(
-    meta: &Meta,
-    lines: &[Line],
-    crit: &[Crit],
-    syscalls: Option<(f64, f64)>,
-    notes: &[String],
-) -> String {
+fn json(meta: &Meta, lines: &[Line], crit: &[Crit], extra: &Extra, notes: &[String]) -> String {
     let arr = |v: &[f64]| format!("[{}]", v.iter().map(|x| format!("{x}")).collect::<Vec<_>>().join(","));
     let stats = |v: &[f64]| {
         let (lo, hi) = min_max(v).map_or((None, None), |(a, b)| (Some(a), Some(b)));
@@ -1270,7 +1354,15 @@ fn json(
     let _ = writeln!(
         s,
         "\"syscalls_per_million_packets\":{},",
-        syscalls.map_or("null".into(), |(g, k)| format!("{{\"gen\":{g},\"sink\":{k}}}"))
+        extra.syscalls.map_or("null".into(), |(g, k)| format!("{{\"gen\":{g},\"sink\":{k}}}"))
+    );
+    let _ = writeln!(
+        s,
+        "\"inprocess_64B_burst256_mpps\":{{\"one_pair_one_thread\":{{{}}},\"two_pairs_two_threads\":{{{}}},\"ratio\":{},\"target\":{SCALING_TARGET},\"target_met\":{}}},",
+        stats(&extra.one_pair),
+        stats(&extra.two_pairs),
+        json_opt(extra.scaling()),
+        extra.scaling().map_or("null".into(), |r| (r >= SCALING_TARGET).to_string())
     );
     let _ = writeln!(s, "\"notes\":[{}]", notes.iter().map(|n| json_str(n)).collect::<Vec<_>>().join(","));
     s.push_str("}\n");

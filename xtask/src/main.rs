@@ -68,7 +68,8 @@ Commands:
           a summary of every step. Exits non-zero if any step failed.
   bench   Throughput and latency of memif-rs beside DPDK testpmd in the same run,
           alternating, medians of 5 runs with min and max, plus the criterion
-          benches; report in target/bench/ (Markdown, JSON, SVG); about 25 minutes.
+          benches, system calls per packet and 1 against 2 queue pairs in one
+          process; report in target/bench/ (Markdown, JSON, SVG); about 25 minutes.
           `bench --quick`: 2 runs of fewer scenarios, under two minutes.
   docker  Build a statically linked memif into a FROM scratch image named `memif`
           (entrypoint: the ICMP responder as slave on /run/vpp/master.sock), with
