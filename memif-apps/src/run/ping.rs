@@ -50,7 +50,6 @@ fn receive<T>(
     backlog: &mut Backlog,
     mut want: impl FnMut(&[u8], Instant) -> Option<T>,
 ) -> Result<Option<T>, String> {
-    let mut frame = vec![0u8; 65536];
     loop {
         while let Some((at, f)) = backlog.pop_front() {
             if let Some(found) = want(&f, at) {
@@ -61,10 +60,7 @@ fn receive<T>(
             for rx in q.rx.iter_mut() {
                 if let Ok(b) = rx.rx_burst(32) {
                     let at = Instant::now();
-                    for p in b.iter() {
-                        let n = p.copy_to(&mut frame);
-                        backlog.push_back((at, frame[..n].to_vec()));
-                    }
+                    backlog.extend(b.iter().map(|p| (at, p.to_vec())));
                     b.release();
                 }
             }
