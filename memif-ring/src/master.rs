@@ -5,9 +5,9 @@
 
 use std::sync::atomic::Ordering;
 
-use memif_proto::DESC_FLAG_NEXT;
-
-use crate::queue::{descriptors_needed, ReleaseRx, RxScratch, Seg, TxCore, TxSlot};
+use crate::queue::{
+    descriptors_needed, finish_scan, scan_descs, ReleaseRx, RxScratch, ScanPos, TxBuf, TxCore,
+};
 use crate::{Interrupt, QueueCounters, Ring, RingError, RxBurst, RxMode, TxBurst};
 
 #[derive(Debug)]
@@ -51,60 +51,30 @@ impl MasterRxState {
     /// (once) only when the cached view runs out first. Returns (packets, descriptors,
     /// bytes).
     fn scan(&mut self, scratch: &mut RxScratch, max: usize) -> Result<(usize, u16, u64), RingError> {
-        scratch.segs.clear();
-        scratch.pkts.clear();
+        let mut p = ScanPos::default();
+        let avail = self.head.wrapping_sub(self.tail);
+        self.scan_range(scratch, &mut p, avail, max)?;
+        if p.npk < max {
+            let avail = self.load_head()?;
+            self.scan_range(scratch, &mut p, avail, max)?;
+        }
+        finish_scan(&self.ring, scratch, &p)
+    }
+
+    #[inline]
+    fn scan_range(
+        &self,
+        scratch: &mut RxScratch,
+        p: &mut ScanPos,
+        avail: u16,
+        max: usize,
+    ) -> Result<(), RingError> {
+        let mem = &**self.ring.memory();
         let mask = self.ring.mask();
-        let mut avail = self.head.wrapping_sub(self.tail);
-        let mut reloaded = false;
-        let (mut npk, mut complete, mut bytes, mut pkt_bytes) = (0usize, 0u16, 0u64, 0u64);
-        let mut i = 0u16;
-        while npk < max {
-            if i == avail {
-                if reloaded {
-                    break;
-                }
-                avail = self.load_head()?;
-                reloaded = true;
-                if i == avail {
-                    break;
-                }
-            }
-            let mem = self.ring.memory();
-            let slot = self.tail.wrapping_add(i);
-            let d = self.ring.read_raw(slot);
-            if d.length > self.buffer_size {
-                return Err(RingError::LengthAboveBufferSize {
-                    slot: slot & mask,
-                    length: d.length,
-                    buffer_size: self.buffer_size,
-                });
-            }
-            let ptr = mem
-                .locate(d.region, d.offset, d.length)
-                .map_err(|e| e.at(slot & mask, d.region, d.offset, d.length))?;
-            if complete == i {
-                scratch.pkts.push(u32::from(i));
-            }
-            scratch.segs.push(Seg { ptr, len: d.length, flags: d.flags });
-            pkt_bytes += u64::from(d.length);
-            i += 1;
-            if d.flags & DESC_FLAG_NEXT == 0 {
-                npk += 1;
-                complete = i;
-                bytes += pkt_bytes;
-                pkt_bytes = 0;
-            }
-        }
-        if complete < i {
-            let length = usize::from(i - complete);
-            if length >= usize::from(self.ring.size()) {
-                return Err(RingError::ChainTooLong { length, ring_size: self.ring.size() });
-            }
-            scratch.segs.truncate(usize::from(complete));
-            scratch.pkts.truncate(npk);
-        }
-        scratch.pkts.push(u32::from(complete));
-        Ok((npk, complete, bytes))
+        scan_descs(&self.ring, self.tail, avail, max, self.buffer_size, scratch, p, |slot, d| {
+            mem.locate(d.region, d.offset, d.length)
+                .map_err(|e| e.at(slot & mask, d.region, d.offset, d.length))
+        })
     }
 }
 
@@ -152,7 +122,8 @@ impl MasterRx {
         };
         st.counters.packets += npk as u64;
         st.counters.bytes += bytes;
-        Ok(RxBurst { segs: &self.scratch.segs, pkts: &self.scratch.pkts, owner: st, ndesc })
+        let (segs, pkts) = (&self.scratch.segs[..usize::from(ndesc)], &self.scratch.pkts[..=npk]);
+        Ok(RxBurst { segs, pkts, owner: st, ndesc })
     }
 
     /// Descriptors the slave has published and we have not received (reloads `head`).
@@ -230,24 +201,26 @@ impl MasterTx {
         }
         let k = n.min(usize::from(avail));
         let c = &mut self.core;
-        c.slots.clear();
-        let mem = c.ring.memory();
+        c.n = 0;
+        let mem = &**c.ring.memory();
         let mask = c.ring.mask();
+        let bs = c.buffer_size;
         for i in 0..k {
             let slot = c.own.wrapping_add(i as u16);
+            // read once into a local; checked and used only as that copy
             let d = c.ring.read_raw(slot);
-            let cap = d.length.min(c.buffer_size);
+            let cap = d.length.min(bs);
             match mem.locate(d.region, d.offset, cap) {
                 Ok(ptr) => {
-                    c.slots.push(TxSlot { ptr, cap, region: d.region, offset: d.offset, len: 0, flags: 0 })
+                    c.bufs[usize::from(slot & mask)] = TxBuf { ptr, cap, region: d.region, offset: d.offset }
                 }
                 Err(e) => {
-                    c.slots.clear();
                     c.counters.errors += 1;
                     return Err(e.at(slot & mask, d.region, d.offset, cap));
                 }
             }
         }
+        c.start_burst(k);
         Ok(k)
     }
 
@@ -255,7 +228,7 @@ impl MasterTx {
     /// slave posted fewer.
     pub fn alloc(&mut self, n: usize) -> Result<TxBurst<'_>, RingError> {
         self.alloc_inner(n)?;
-        Ok(TxBurst { core: &mut self.core })
+        Ok(TxBurst::new(&mut self.core))
     }
 
     /// Copies `frames` into posted buffers and publishes them in one burst. A frame
@@ -271,7 +244,8 @@ impl MasterTx {
         self.alloc_inner(descriptors_needed(frames, bs, ring_size))?;
         // The slave chose the buffer sizes: it may have posted smaller buffers than
         // ours (DPDK's bsize=1024, say); then the frames need more descriptors.
-        if let Some(small) = self.core.slots.iter().map(|s| s.cap).filter(|&c| c > 0 && c < bs).min() {
+        let c = &self.core;
+        if let Some(small) = (0..c.n).map(|i| c.buf(i).cap).filter(|&c| c > 0 && c < bs).min() {
             self.alloc_inner(descriptors_needed(frames, small, ring_size))?;
         }
         Ok(self.core.send_frames(frames))

@@ -6,7 +6,7 @@ use memif_proto::DESC_FLAG_NEXT;
 
 use crate::memory::BufPtr;
 use crate::ring::RawDesc;
-use crate::{Interrupt, Ring};
+use crate::{Interrupt, Ring, RingError};
 
 /// How a receive queue learns about new packets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,20 +41,103 @@ pub(crate) struct Seg {
 }
 
 /// Per-queue storage of a receive burst, allocated once at construction (ring size).
+/// A scan writes `segs[..ndesc]` and `pkts[..=npk]` by index: no push, no capacity check.
 #[derive(Debug)]
 pub(crate) struct RxScratch {
-    pub(crate) segs: Vec<Seg>,
-    /// Start of each packet in `segs`, then `segs.len()`.
-    pub(crate) pkts: Vec<u32>,
+    pub(crate) segs: Box<[Seg]>,
+    /// Start of each packet in `segs`, then the number of descriptors (ring size + 1).
+    pub(crate) pkts: Box<[u32]>,
 }
 
 impl RxScratch {
     pub(crate) fn new(size: u16) -> RxScratch {
+        let empty = Seg { ptr: BufPtr(std::ptr::null_mut()), len: 0, flags: 0 };
         RxScratch {
-            segs: Vec::with_capacity(usize::from(size)),
-            pkts: Vec::with_capacity(usize::from(size) + 1),
+            segs: vec![empty; usize::from(size)].into_boxed_slice(),
+            pkts: vec![0; usize::from(size) + 1].into_boxed_slice(),
         }
     }
+}
+
+/// Where a receive scan stands: packets, descriptors of complete packets, descriptors
+/// looked at, bytes of complete packets, bytes of the packet in progress.
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct ScanPos {
+    pub(crate) npk: usize,
+    pub(crate) complete: u16,
+    pub(crate) i: u16,
+    pub(crate) bytes: u64,
+    pub(crate) pkt_bytes: u64,
+}
+
+/// Scans descriptors `base + p.i .. base + avail` (read once each into a local, checked
+/// on the copy) into `scratch` until `max` packets are complete. `locate` turns a
+/// descriptor whose length was checked against `buffer_size` into its buffer (or an
+/// error). Both receive roles use it; it is inlined into each, with `locate` specialised.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn scan_descs(
+    ring: &Ring,
+    base: u16,
+    avail: u16,
+    max: usize,
+    buffer_size: u32,
+    scratch: &mut RxScratch,
+    p: &mut ScanPos,
+    mut locate: impl FnMut(u16, &RawDesc) -> Result<BufPtr, RingError>,
+) -> Result<(), RingError> {
+    let mask = ring.mask();
+    // `avail` is at most the ring size (the index checks); `min` makes the bound local.
+    let end = usize::from(avail).min(scratch.segs.len());
+    let segs = &mut scratch.segs[..end];
+    let pkts = &mut scratch.pkts[..];
+    let ScanPos { mut npk, mut complete, mut i, mut bytes, mut pkt_bytes } = *p;
+    while usize::from(i) < end && npk < max {
+        let slot = base.wrapping_add(i);
+        let d = ring.read_raw(slot);
+        if d.length > buffer_size {
+            return Err(RingError::LengthAboveBufferSize {
+                slot: slot & mask,
+                length: d.length,
+                buffer_size,
+            });
+        }
+        let ptr = locate(slot, &d)?;
+        if complete == i {
+            // npk <= i < end <= ring size < pkts.len()
+            pkts[npk] = u32::from(i);
+        }
+        segs[usize::from(i)] = Seg { ptr, len: d.length, flags: d.flags };
+        pkt_bytes += u64::from(d.length);
+        i += 1;
+        if d.flags & DESC_FLAG_NEXT == 0 {
+            npk += 1;
+            complete = i;
+            bytes += pkt_bytes;
+            pkt_bytes = 0;
+        }
+    }
+    *p = ScanPos { npk, complete, i, bytes, pkt_bytes };
+    Ok(())
+}
+
+/// Ends a scan: an incomplete chain at the end is left for later unless it already
+/// spans the ring (an error); writes the end marker. Returns (packets, descriptors,
+/// bytes).
+#[inline]
+pub(crate) fn finish_scan(
+    ring: &Ring,
+    scratch: &mut RxScratch,
+    p: &ScanPos,
+) -> Result<(usize, u16, u64), RingError> {
+    if p.complete < p.i {
+        let length = usize::from(p.i - p.complete);
+        if length >= usize::from(ring.size()) {
+            return Err(RingError::ChainTooLong { length, ring_size: ring.size() });
+        }
+    }
+    scratch.pkts[p.npk] = u32::from(p.complete);
+    Ok((p.npk, p.complete, p.bytes))
 }
 
 /// Returns the slots of a burst to the peer.
@@ -203,19 +286,25 @@ impl<'b> Packet<'b> {
     }
 }
 
-/// One writable buffer of a transmit burst.
+/// A buffer a ring slot points at: where it is (for descriptors), its address and how
+/// many bytes may be written (for data). The slave's are its private table; the
+/// master's are copied from a validated descriptor at alloc.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct TxSlot {
+pub(crate) struct TxBuf {
     pub(crate) ptr: BufPtr,
     pub(crate) cap: u32,
     pub(crate) region: u16,
     pub(crate) offset: u32,
-    pub(crate) len: u32,
-    pub(crate) flags: u16,
+}
+
+impl TxBuf {
+    /// A buffer with no address (never handed out: the queue refuses to work).
+    pub(crate) const NONE: TxBuf = TxBuf { ptr: BufPtr(std::ptr::null_mut()), cap: 0, region: 0, offset: 0 };
 }
 
 /// What both transmit roles share. `own` is our index (head for the slave, tail for the
-/// master), `slots` the buffers of the current burst (capacity: ring size).
+/// master). Burst buffer `i < n` is `bufs[(own + i) & mask]`, its length `lens[i]` and
+/// flags `flags[i]` (all sized to the ring at construction: no allocation per burst).
 #[derive(Debug)]
 pub(crate) struct TxCore {
     pub(crate) ring: Ring,
@@ -225,7 +314,12 @@ pub(crate) struct TxCore {
     pub(crate) own: u16,
     pub(crate) peer: u16,
     pub(crate) is_slave: bool,
-    pub(crate) slots: Vec<TxSlot>,
+    /// The buffer of each slot, by `slot & mask` (ring size entries).
+    pub(crate) bufs: Box<[TxBuf]>,
+    pub(crate) lens: Box<[u32]>,
+    pub(crate) flags: Box<[u16]>,
+    /// Buffers in the current burst.
+    pub(crate) n: usize,
 }
 
 impl TxCore {
@@ -239,31 +333,44 @@ impl TxCore {
             own: 0,
             peer: 0,
             is_slave,
-            slots: Vec::with_capacity(size),
+            bufs: vec![TxBuf::NONE; size].into_boxed_slice(),
+            lens: vec![0; size].into_boxed_slice(),
+            flags: vec![0; size].into_boxed_slice(),
+            n: 0,
         }
     }
 
-    /// Publishes the first `k` slots of the burst: descriptors, one release store of our
-    /// index, one signal unless MASK_INT. A trailing incomplete chain is not published.
+    /// Starts a burst of `k` buffers (`k` at most the ring size), lengths and flags 0.
+    #[inline]
+    pub(crate) fn start_burst(&mut self, k: usize) {
+        let k = k.min(self.lens.len());
+        self.lens[..k].fill(0);
+        self.flags[..k].fill(0);
+        self.n = k;
+    }
+
+    /// Buffer `i` of the burst.
+    ///
+    /// # Panics
+    /// If `i >= n`.
+    #[inline]
+    pub(crate) fn buf(&self, i: usize) -> TxBuf {
+        assert!(i < self.n, "buffer {i} of a burst of {}", self.n);
+        self.bufs[usize::from(self.own.wrapping_add(i as u16) & self.ring.mask())]
+    }
+
+    /// Publishes the first `k` buffers of the burst: descriptors, one release store of
+    /// our index, one signal unless MASK_INT. A trailing incomplete chain is not published.
     pub(crate) fn publish(&mut self, k: usize) -> usize {
-        let mut k = k.min(self.slots.len());
-        while k > 0 && self.slots[k - 1].flags & DESC_FLAG_NEXT != 0 {
+        let mut k = k.min(self.n);
+        while k > 0 && self.flags[k - 1] & DESC_FLAG_NEXT != 0 {
             k -= 1;
         }
         if k == 0 {
             return 0;
         }
-        let mut packets = 0u64;
-        let mut bytes = 0u64;
-        for (i, s) in self.slots[..k].iter().enumerate() {
-            let slot = self.own.wrapping_add(i as u16);
-            self.ring.write_raw(
-                slot,
-                &RawDesc { flags: s.flags, region: s.region, length: s.len, offset: s.offset },
-            );
-            packets += u64::from(s.flags & DESC_FLAG_NEXT == 0);
-            bytes += u64::from(s.len);
-        }
+        let (packets, bytes) =
+            write_descs(&self.ring, &self.bufs, &self.lens[..k], &self.flags[..k], self.own);
         self.own = self.own.wrapping_add(k as u16);
         if self.is_slave {
             self.ring.head_atomic().store(self.own, Ordering::Release);
@@ -273,7 +380,7 @@ impl TxCore {
         self.counters.packets += packets;
         self.counters.bytes += bytes;
         self.signal();
-        self.slots.clear();
+        self.n = 0;
         k
     }
 
@@ -286,7 +393,7 @@ impl TxCore {
         }
     }
 
-    /// Copies `frames` into the burst in `slots` (chaining frames larger than a buffer)
+    /// Copies `frames` into the current burst (chaining frames larger than a buffer)
     /// and publishes. Frames that need more descriptors than the ring has, and every
     /// frame from the first that finds no room, are dropped (counted). Returns frames
     /// published.
@@ -300,21 +407,24 @@ impl TxCore {
             let start = used;
             let mut off = 0;
             let complete = loop {
-                let Some(s) = self.slots.get_mut(used) else { break false };
+                if used >= self.n {
+                    break false;
+                }
+                let s = self.buf(used);
                 let take = (s.cap as usize).min(frame.len() - off);
                 // SAFETY: `s.ptr` addresses `s.cap` bytes validated inside a region of
-                // `self.ring`'s memory at alloc time; the slot is not published yet, and
-                // `take <= s.cap`.
+                // `self.ring`'s memory (slave: at construction; master: at alloc); the
+                // slot is not published yet, and `take <= s.cap`.
                 let dst = unsafe { std::slice::from_raw_parts_mut(s.ptr.0, take) };
                 dst.copy_from_slice(&frame[off..off + take]);
                 off += take;
-                s.len = take as u32;
+                self.lens[used] = take as u32;
                 used += 1;
                 if off == frame.len() {
-                    s.flags = 0;
+                    self.flags[used - 1] = 0;
                     break true;
                 }
-                s.flags = DESC_FLAG_NEXT;
+                self.flags[used - 1] = DESC_FLAG_NEXT;
             };
             if !complete {
                 used = start;
@@ -336,6 +446,26 @@ impl TxCore {
     }
 }
 
+/// Writes the descriptors of burst buffers `0..lens.len()` from slot `own` on: region
+/// and offset from our copy in `bufs`, length clamped to the buffer's capacity. Returns
+/// (packets, bytes). A function of its own so that every input is a local the
+/// descriptor stores cannot alias.
+#[inline]
+fn write_descs(ring: &Ring, bufs: &[TxBuf], lens: &[u32], flags: &[u16], own: u16) -> (u64, u64) {
+    let mask = ring.mask();
+    let mut packets = 0u64;
+    let mut bytes = 0u64;
+    for (i, (&len, &fl)) in lens.iter().zip(flags).enumerate() {
+        let slot = own.wrapping_add(i as u16);
+        let b = bufs[usize::from(slot & mask)];
+        let len = len.min(b.cap);
+        ring.write_raw(slot, &RawDesc { flags: fl, region: b.region, length: len, offset: b.offset });
+        packets += u64::from(fl & DESC_FLAG_NEXT == 0);
+        bytes += u64::from(len);
+    }
+    (packets, bytes)
+}
+
 /// Descriptors `frames` need with buffers of `buffer_size` bytes, at most `cap`.
 pub(crate) fn descriptors_needed(frames: &[&[u8]], buffer_size: u32, cap: usize) -> usize {
     let bs = buffer_size.max(1) as usize;
@@ -354,20 +484,43 @@ pub(crate) fn descriptors_needed(frames: &[&[u8]], buffer_size: u32, cap: usize)
 /// (the buffers are offered again by the next alloc).
 #[derive(Debug)]
 pub struct TxBurst<'a> {
-    pub(crate) core: &'a mut TxCore,
+    core: &'a mut TxCore,
+    /// `core.own`, the ring mask and `core.n` when the burst was formed (kept here so
+    /// the per-buffer accessors need no load through `core`).
+    own: u16,
+    mask: u16,
+    n: usize,
+}
+
+impl<'a> TxBurst<'a> {
+    #[inline]
+    pub(crate) fn new(core: &'a mut TxCore) -> TxBurst<'a> {
+        let (own, mask, n) = (core.own, core.ring.mask(), core.n);
+        TxBurst { core, own, mask, n }
+    }
+
+    /// Buffer `i`.
+    ///
+    /// # Panics
+    /// If `i >= len()`.
+    #[inline]
+    fn buf(&self, i: usize) -> TxBuf {
+        assert!(i < self.n, "buffer {i} of a burst of {}", self.n);
+        self.core.bufs[usize::from(self.own.wrapping_add(i as u16) & self.mask)]
+    }
 }
 
 impl TxBurst<'_> {
     /// Number of buffers.
     #[inline]
     pub fn len(&self) -> usize {
-        self.core.slots.len()
+        self.n
     }
 
     /// Whether no buffer was available.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.core.slots.is_empty()
+        self.n == 0
     }
 
     /// Capacity of buffer `i` in bytes (the buffer size; for a master, at most the
@@ -375,8 +528,9 @@ impl TxBurst<'_> {
     ///
     /// # Panics
     /// If `i >= len()`.
+    #[inline]
     pub fn capacity(&self, i: usize) -> usize {
-        self.core.slots[i].cap as usize
+        self.buf(i).cap as usize
     }
 
     /// Buffer `i`, its whole capacity.
@@ -385,7 +539,7 @@ impl TxBurst<'_> {
     /// If `i >= len()`.
     #[inline]
     pub fn buffer_mut(&mut self, i: usize) -> &mut [u8] {
-        let s = self.core.slots[i];
+        let s = self.buf(i);
         // SAFETY: the `cap` bytes at `ptr` were checked to lie inside a region of the
         // ring's memory (alive: the queue, borrowed by `self`, holds the `Arc<Memory>`);
         // the slot is not published, and `&mut self` lets only one buffer be borrowed at
@@ -399,8 +553,8 @@ impl TxBurst<'_> {
     /// If `i >= len()`.
     #[inline]
     pub fn set_len(&mut self, i: usize, len: usize) {
-        let s = &mut self.core.slots[i];
-        s.len = len.min(s.cap as usize) as u32;
+        // clamped to the capacity when published
+        self.core.lens[..self.n][i] = len.min(u32::MAX as usize) as u32;
     }
 
     /// Marks buffer `i` as continued in buffer `i + 1` (NEXT): a chained packet.
@@ -408,20 +562,22 @@ impl TxBurst<'_> {
     /// # Panics
     /// If `i >= len()`.
     pub fn set_next(&mut self, i: usize, next: bool) {
-        let s = &mut self.core.slots[i];
-        s.flags = if next { s.flags | DESC_FLAG_NEXT } else { s.flags & !DESC_FLAG_NEXT };
+        let f = &mut self.core.flags[..self.n][i];
+        *f = if next { *f | DESC_FLAG_NEXT } else { *f & !DESC_FLAG_NEXT };
     }
 
     /// Publishes the first `k` buffers (clamped to `len()`) with one release store of the
     /// index and one eventfd write unless the peer set MASK_INT. If buffer `k - 1` has
     /// NEXT, the incomplete chain at the end is not published. Returns buffers published.
+    #[inline]
     pub fn commit(self, k: usize) -> usize {
         self.core.publish(k)
     }
 
     /// Publishes every buffer (see [`TxBurst::commit`]).
+    #[inline]
     pub fn commit_all(self) -> usize {
-        let k = self.core.slots.len();
+        let k = self.n;
         self.core.publish(k)
     }
 }

@@ -9,25 +9,19 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use memif_proto::{Direction, DESC_FLAG_NEXT};
+use memif_proto::Direction;
 use memif_shm::Layout;
 
 use crate::memory::BufPtr;
-use crate::queue::{descriptors_needed, ReleaseRx, RxScratch, Seg, TxCore, TxSlot};
+use crate::queue::{
+    descriptors_needed, finish_scan, scan_descs, ReleaseRx, RxScratch, ScanPos, TxBuf as Buf, TxCore,
+};
 use crate::ring::RawDesc;
 use crate::{Interrupt, QueueCounters, Ring, RingError, RxBurst, RxMode, TxBurst};
 
-/// A slave buffer: where it is (for descriptors) and its address (for data).
-#[derive(Clone, Copy, Debug)]
-struct Buf {
-    region: u16,
-    offset: u32,
-    ptr: BufPtr,
-}
-
 /// The initial buffer of every slot of ring (`dir`, `index`), each checked to lie in the
 /// ring's memory. On a mismatch the queue keeps the error and refuses to work.
-fn build_table(ring: &Ring, layout: &Layout, dir: Direction, index: u16) -> (Vec<Buf>, Option<RingError>) {
+fn build_table(ring: &Ring, layout: &Layout, dir: Direction, index: u16) -> (Box<[Buf]>, Option<RingError>) {
     let size = ring.size();
     let mut table = Vec::with_capacity(usize::from(size));
     let mut err = None;
@@ -40,27 +34,27 @@ fn build_table(ring: &Ring, layout: &Layout, dir: Direction, index: u16) -> (Vec
     for slot in 0..size {
         let (region, offset) = layout.buffer_location(dir, index, slot);
         match ring.memory().locate(region, offset, layout.buffer_size) {
-            Ok(ptr) => table.push(Buf { region, offset, ptr }),
+            Ok(ptr) => table.push(Buf { region, offset, ptr, cap: layout.buffer_size }),
             Err(e) => {
                 if err.is_none() {
                     err = Some(e.at(slot, region, offset, layout.buffer_size));
                 }
-                table.push(Buf { region, offset, ptr: BufPtr(std::ptr::null_mut()) });
+                table.push(Buf { region, offset, ptr: BufPtr(std::ptr::null_mut()), cap: 0 });
             }
         }
     }
     if let Some(e) = &err {
         tracing::error!(error = %e, ?dir, index, "slave queue layout does not match its memory");
     }
-    (table, err)
+    (table.into_boxed_slice(), err)
 }
 
 /// The slave's transmit queue: fills its own buffers and publishes them on the S2M ring.
 /// Writes `head`, reads `tail`.
 #[derive(Debug)]
 pub struct SlaveTx {
+    /// `core.bufs` is our private table of which buffer sits in which slot.
     core: TxCore,
-    table: Vec<Buf>,
     setup: Option<RingError>,
 }
 
@@ -70,7 +64,9 @@ impl SlaveTx {
     /// ring's memory, every operation returns that error. Starts at index 0.
     pub fn new(ring: Ring, layout: &Layout, index: u16, interrupt: Interrupt) -> SlaveTx {
         let (table, setup) = build_table(&ring, layout, Direction::S2M, index);
-        SlaveTx { core: TxCore::new(ring, interrupt, layout.buffer_size, true), table, setup }
+        let mut core = TxCore::new(ring, interrupt, layout.buffer_size, true);
+        core.bufs = table;
+        SlaveTx { core, setup }
     }
 
     fn check_setup(&mut self) -> Result<(), RingError> {
@@ -108,20 +104,7 @@ impl SlaveTx {
             self.load_tail()?;
         }
         let k = n.min(usize::from(self.free()));
-        let c = &mut self.core;
-        c.slots.clear();
-        let mask = c.ring.mask();
-        for i in 0..k {
-            let b = self.table[usize::from(c.own.wrapping_add(i as u16) & mask)];
-            c.slots.push(TxSlot {
-                ptr: b.ptr,
-                cap: c.buffer_size,
-                region: b.region,
-                offset: b.offset,
-                len: 0,
-                flags: 0,
-            });
-        }
+        self.core.start_burst(k);
         Ok(k)
     }
 
@@ -129,7 +112,7 @@ impl SlaveTx {
     /// enough). Reads `tail` only when the cached view has fewer than `n` free.
     pub fn alloc(&mut self, n: usize) -> Result<TxBurst<'_>, RingError> {
         self.alloc_inner(n)?;
-        Ok(TxBurst { core: &mut self.core })
+        Ok(TxBurst::new(&mut self.core))
     }
 
     /// Copies `frames` into free buffers and publishes them in one burst. A frame larger
@@ -198,7 +181,7 @@ struct SlaveRxState {
     interrupt: Interrupt,
     counters: QueueCounters,
     buffer_size: u32,
-    table: Vec<Buf>,
+    table: Box<[Buf]>,
     setup: Option<RingError>,
     /// Our index: slots before it are posted to the master.
     head: u16,
@@ -264,57 +247,29 @@ impl SlaveRxState {
         if let Some(e) = &self.setup {
             return Err(e.clone());
         }
-        scratch.segs.clear();
-        scratch.pkts.clear();
+        let mut p = ScanPos::default();
+        let avail = self.tail.wrapping_sub(self.last_tail);
+        self.scan_range(scratch, &mut p, avail, max)?;
+        if p.npk < max {
+            let avail = self.load_tail()?;
+            self.scan_range(scratch, &mut p, avail, max)?;
+        }
+        finish_scan(&self.ring, scratch, &p)
+    }
+
+    #[inline]
+    fn scan_range(
+        &self,
+        scratch: &mut RxScratch,
+        p: &mut ScanPos,
+        avail: u16,
+        max: usize,
+    ) -> Result<(), RingError> {
+        let table = &self.table[..];
         let mask = self.ring.mask();
-        let mut avail = self.tail.wrapping_sub(self.last_tail);
-        let mut reloaded = false;
-        let (mut npk, mut complete, mut bytes, mut pkt_bytes) = (0usize, 0u16, 0u64, 0u64);
-        let mut i = 0u16;
-        while npk < max {
-            if i == avail {
-                if reloaded {
-                    break;
-                }
-                avail = self.load_tail()?;
-                reloaded = true;
-                if i == avail {
-                    break;
-                }
-            }
-            let slot = self.last_tail.wrapping_add(i);
-            let d = self.ring.read_raw(slot);
-            if d.length > self.buffer_size {
-                return Err(RingError::LengthAboveBufferSize {
-                    slot: slot & mask,
-                    length: d.length,
-                    buffer_size: self.buffer_size,
-                });
-            }
-            let b = self.table[usize::from(slot & mask)];
-            if complete == i {
-                scratch.pkts.push(u32::from(i));
-            }
-            scratch.segs.push(Seg { ptr: b.ptr, len: d.length, flags: d.flags });
-            pkt_bytes += u64::from(d.length);
-            i += 1;
-            if d.flags & DESC_FLAG_NEXT == 0 {
-                npk += 1;
-                complete = i;
-                bytes += pkt_bytes;
-                pkt_bytes = 0;
-            }
-        }
-        if complete < i {
-            let length = usize::from(i - complete);
-            if length >= usize::from(self.ring.size()) {
-                return Err(RingError::ChainTooLong { length, ring_size: self.ring.size() });
-            }
-            scratch.segs.truncate(usize::from(complete));
-            scratch.pkts.truncate(npk);
-        }
-        scratch.pkts.push(u32::from(complete));
-        Ok((npk, complete, bytes))
+        scan_descs(&self.ring, self.last_tail, avail, max, self.buffer_size, scratch, p, |slot, _| {
+            Ok(table[usize::from(slot & mask)].ptr)
+        })
     }
 }
 
@@ -374,7 +329,8 @@ impl SlaveRx {
         };
         st.counters.packets += npk as u64;
         st.counters.bytes += bytes;
-        Ok(RxBurst { segs: &self.scratch.segs, pkts: &self.scratch.pkts, owner: st, ndesc })
+        let (segs, pkts) = (&self.scratch.segs[..usize::from(ndesc)], &self.scratch.pkts[..=npk]);
+        Ok(RxBurst { segs, pkts, owner: st, ndesc })
     }
 
     /// Zero-copy forwarding: moves up to `max` received packets onto `tx`'s S2M ring by
@@ -406,7 +362,7 @@ impl SlaveRx {
         let rx_mask = st.ring.mask();
         let tx_mask = tx.core.ring.mask();
         let (mut used, mut moved, mut bytes) = (0usize, 0usize, 0u64);
-        for w in self.scratch.pkts.windows(2) {
+        for w in self.scratch.pkts[..=npk].windows(2) {
             let (start, end) = (w[0] as usize, w[1] as usize);
             if end - start > free - used {
                 break;
@@ -416,8 +372,8 @@ impl SlaveRx {
                 let rslot = usize::from(st.last_tail.wrapping_add(j as u16) & rx_mask);
                 let tslot = tx.core.own.wrapping_add(used as u16);
                 let t = usize::from(tslot & tx_mask);
-                std::mem::swap(&mut st.table[rslot], &mut tx.table[t]);
-                let x = tx.table[t];
+                std::mem::swap(&mut st.table[rslot], &mut tx.core.bufs[t]);
+                let x = tx.core.bufs[t];
                 tx.core.ring.write_raw(
                     tslot,
                     &RawDesc { flags: seg.flags, region: x.region, length: seg.len, offset: x.offset },
