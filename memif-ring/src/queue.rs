@@ -194,10 +194,15 @@ impl<'a> RxBurst<'a> {
     }
 
     /// The packets, in ring order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = Packet<'_>> + '_ {
-        self.pkts
-            .windows(2)
-            .map(|w| Packet { segs: self.segs.get(w[0] as usize..w[1] as usize).unwrap_or(&[]) })
+    #[inline]
+    pub fn iter<'s>(&'s self) -> impl ExactSizeIterator<Item = Packet<'s>> + 's {
+        let segs: &'s [Seg] = self.segs;
+        // no chain in the burst (the usual case): packet i is segment i
+        let single = segs.len() == self.len();
+        self.pkts.windows(2).enumerate().map(move |(i, w)| {
+            let range = if single { i..i + 1 } else { w[0] as usize..w[1] as usize };
+            Packet { segs: segs.get(range).unwrap_or(&[]) }
+        })
     }
 
     /// Gives the slots back to the peer (same as dropping the burst).
@@ -453,6 +458,8 @@ impl TxCore {
 #[inline]
 fn write_descs(ring: &Ring, bufs: &[TxBuf], lens: &[u32], flags: &[u16], own: u16) -> (u64, u64) {
     let mask = ring.mask();
+    // bufs has ring-size entries: the bound is checked once here, not per slot
+    let bufs = &bufs[..=usize::from(mask)];
     let mut packets = 0u64;
     let mut bytes = 0u64;
     for (i, (&len, &fl)) in lens.iter().zip(flags).enumerate() {

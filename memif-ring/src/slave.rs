@@ -265,8 +265,9 @@ impl SlaveRxState {
         avail: u16,
         max: usize,
     ) -> Result<(), RingError> {
-        let table = &self.table[..];
         let mask = self.ring.mask();
+        // the table has ring-size entries: checked once here, not per slot
+        let table = &self.table[..=usize::from(mask)];
         scan_descs(&self.ring, self.last_tail, avail, max, self.buffer_size, scratch, p, |slot, _| {
             Ok(table[usize::from(slot & mask)].ptr)
         })
