@@ -69,10 +69,11 @@ impl MasterRxState {
         avail: u16,
         max: usize,
     ) -> Result<(), RingError> {
-        let mem = &**self.ring.memory();
+        let spans = self.ring.memory().spans();
         let mask = self.ring.mask();
         scan_descs(&self.ring, self.tail, avail, max, self.buffer_size, scratch, p, |slot, d| {
-            mem.locate(d.region, d.offset, d.length)
+            spans
+                .locate(d.region, d.offset, d.length)
                 .map_err(|e| e.at(slot & mask, d.region, d.offset, d.length))
         })
     }
@@ -162,6 +163,36 @@ impl MasterRx {
     }
 }
 
+/// Validates the `k` descriptors the slave posted from slot `own` on (each read once
+/// into a local, checked, used only as that copy) into `bufs[slot & mask]`, capacity
+/// `min(length, buffer_size)`. A function of its own so that the inputs are locals the
+/// stores into `bufs` cannot alias.
+#[inline]
+fn take_posted(
+    ring: &Ring,
+    bufs: &mut [TxBuf],
+    own: u16,
+    k: usize,
+    buffer_size: u32,
+) -> Result<(), RingError> {
+    let spans = ring.memory().spans();
+    let mask = ring.mask();
+    // ring-size entries: checked once here, not per slot
+    let bufs = &mut bufs[..=usize::from(mask)];
+    for i in 0..k {
+        let slot = own.wrapping_add(i as u16);
+        let d = ring.read_raw(slot);
+        let cap = d.length.min(buffer_size);
+        match spans.locate(d.region, d.offset, cap) {
+            Ok(ptr) => {
+                bufs[usize::from(slot & mask)] = TxBuf { ptr, cap, region: d.region, offset: d.offset }
+            }
+            Err(e) => return Err(e.at(slot & mask, d.region, d.offset, cap)),
+        }
+    }
+    Ok(())
+}
+
 /// The master's transmit queue: copies packets into the buffers the slave posted on the
 /// M2S ring. Reads `head`, writes `tail`. A hostile slave cannot make it write outside
 /// the slave's regions: each posted descriptor is validated before its buffer is
@@ -202,23 +233,9 @@ impl MasterTx {
         let k = n.min(usize::from(avail));
         let c = &mut self.core;
         c.n = 0;
-        let mem = &**c.ring.memory();
-        let mask = c.ring.mask();
-        let bs = c.buffer_size;
-        for i in 0..k {
-            let slot = c.own.wrapping_add(i as u16);
-            // read once into a local; checked and used only as that copy
-            let d = c.ring.read_raw(slot);
-            let cap = d.length.min(bs);
-            match mem.locate(d.region, d.offset, cap) {
-                Ok(ptr) => {
-                    c.bufs[usize::from(slot & mask)] = TxBuf { ptr, cap, region: d.region, offset: d.offset }
-                }
-                Err(e) => {
-                    c.counters.errors += 1;
-                    return Err(e.at(slot & mask, d.region, d.offset, cap));
-                }
-            }
+        if let Err(e) = take_posted(&c.ring, &mut c.bufs, c.own, k, c.buffer_size) {
+            c.counters.errors += 1;
+            return Err(e);
         }
         c.start_burst(k);
         Ok(k)

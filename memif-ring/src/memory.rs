@@ -74,12 +74,31 @@ impl Memory {
     /// (`offset + len` computed in 64 bits). The pointer is valid while `self` lives.
     #[inline]
     pub(crate) fn locate(&self, region: u16, offset: u32, len: u32) -> Result<BufPtr, LocateError> {
-        let span = self.spans.get(usize::from(region)).ok_or(LocateError::NoRegion)?;
+        self.spans().locate(region, offset, len)
+    }
+
+    /// The bounds table, to hoist out of a per-descriptor loop.
+    #[inline]
+    pub(crate) fn spans(&self) -> Spans<'_> {
+        Spans(&self.spans)
+    }
+}
+
+/// The bounds table of a [`Memory`], borrowed (so the mappings outlive it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Spans<'m>(&'m [Span]);
+
+impl Spans<'_> {
+    /// As [`Memory::locate`].
+    #[inline]
+    pub(crate) fn locate(self, region: u16, offset: u32, len: u32) -> Result<BufPtr, LocateError> {
+        let span = self.0.get(usize::from(region)).ok_or(LocateError::NoRegion)?;
         if u64::from(offset) + u64::from(len) > span.len {
             return Err(LocateError::OutOfBounds { region_len: span.len as usize });
         }
         // SAFETY: `offset + len <= span.len`, so `base + offset` is inside (or one past
-        // the end of) the mapping of `span.len` bytes that `self.regions` keeps alive.
+        // the end of) the mapping of `span.len` bytes that the `Memory` this table
+        // borrows from keeps alive (its `regions`).
         Ok(BufPtr(unsafe { span.base.0.add(offset as usize) }))
     }
 }
