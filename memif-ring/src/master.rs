@@ -233,7 +233,7 @@ impl MasterTx {
         let k = n.min(usize::from(avail));
         let c = &mut self.core;
         c.n = 0;
-        if let Err(e) = take_posted(&c.ring, &mut c.bufs, c.own, k, c.buffer_size) {
+        if let Err(e) = take_posted(&c.head.ring, &mut c.bufs, c.head.own, k, c.head.buffer_size) {
             c.counters.errors += 1;
             return Err(e);
         }

@@ -59,15 +59,15 @@ impl RxScratch {
     }
 }
 
-/// Where a receive scan stands: packets, descriptors of complete packets, descriptors
-/// looked at, bytes of complete packets, bytes of the packet in progress.
+/// Where a receive scan stands: packets, descriptors looked at, bytes of complete
+/// packets, bytes of every descriptor looked at. The descriptors of complete packets
+/// are `pkts[npk]` (`pkts[0]` is always 0).
 #[derive(Default, Clone, Copy, Debug)]
 pub(crate) struct ScanPos {
     pub(crate) npk: usize,
-    pub(crate) complete: u16,
     pub(crate) i: u16,
     pub(crate) bytes: u64,
-    pub(crate) pkt_bytes: u64,
+    pub(crate) total: u64,
 }
 
 /// Scans descriptors `base + p.i .. base + avail` (read once each into a local, checked
@@ -90,8 +90,8 @@ pub(crate) fn scan_descs(
     // `avail` is at most the ring size (the index checks); `min` makes the bound local.
     let end = usize::from(avail).min(scratch.segs.len());
     let segs = &mut scratch.segs[..end];
-    let pkts = &mut scratch.pkts[..];
-    let ScanPos { mut npk, mut complete, mut i, mut bytes, mut pkt_bytes } = *p;
+    let pkts = &mut scratch.pkts[..=end];
+    let ScanPos { mut npk, mut i, mut bytes, mut total } = *p;
     while usize::from(i) < end && npk < max {
         let slot = base.wrapping_add(i);
         let d = ring.read_raw(slot);
@@ -103,41 +103,37 @@ pub(crate) fn scan_descs(
             });
         }
         let ptr = locate(slot, &d)?;
-        if complete == i {
-            // npk <= i < end <= ring size < pkts.len()
-            pkts[npk] = u32::from(i);
-        }
         segs[usize::from(i)] = Seg { ptr, len: d.length, flags: d.flags };
-        pkt_bytes += u64::from(d.length);
+        total += u64::from(d.length);
         i += 1;
         if d.flags & DESC_FLAG_NEXT == 0 {
             npk += 1;
-            complete = i;
-            bytes += pkt_bytes;
-            pkt_bytes = 0;
+            // npk <= i <= end: packet npk starts after this descriptor
+            pkts[npk] = u32::from(i);
+            bytes = total;
         }
     }
-    *p = ScanPos { npk, complete, i, bytes, pkt_bytes };
+    *p = ScanPos { npk, i, bytes, total };
     Ok(())
 }
 
 /// Ends a scan: an incomplete chain at the end is left for later unless it already
-/// spans the ring (an error); writes the end marker. Returns (packets, descriptors,
-/// bytes).
+/// spans the ring (an error). Returns (packets, descriptors, bytes).
 #[inline]
 pub(crate) fn finish_scan(
     ring: &Ring,
     scratch: &mut RxScratch,
     p: &ScanPos,
 ) -> Result<(usize, u16, u64), RingError> {
-    if p.complete < p.i {
-        let length = usize::from(p.i - p.complete);
+    // pkts[0] is never written: 0 from construction
+    let complete = scratch.pkts[p.npk] as u16;
+    if complete < p.i {
+        let length = usize::from(p.i - complete);
         if length >= usize::from(ring.size()) {
             return Err(RingError::ChainTooLong { length, ring_size: ring.size() });
         }
     }
-    scratch.pkts[p.npk] = u32::from(p.complete);
-    Ok((p.npk, p.complete, p.bytes))
+    Ok((p.npk, complete, p.bytes))
 }
 
 /// Returns the slots of a burst to the peer.
@@ -310,8 +306,20 @@ impl TxBuf {
 /// What both transmit roles share. `own` is our index (head for the slave, tail for the
 /// master). Burst buffer `i < n` is `bufs[(own + i) & mask]`, its length `lens[i]` and
 /// flags `flags[i]` (all sized to the ring at construction: no allocation per burst).
+/// The scalar state is in `head` (reached through `Deref`), apart from the tables, so
+/// that a [`TxBurst`] can borrow the tables and the state separately.
 #[derive(Debug)]
 pub(crate) struct TxCore {
+    pub(crate) head: TxHead,
+    /// The buffer of each slot, by `slot & mask` (ring size entries).
+    pub(crate) bufs: Box<[TxBuf]>,
+    pub(crate) lens: Box<[u32]>,
+    pub(crate) flags: Box<[u16]>,
+}
+
+/// The state of a transmit queue besides its tables.
+#[derive(Debug)]
+pub(crate) struct TxHead {
     pub(crate) ring: Ring,
     pub(crate) interrupt: Interrupt,
     pub(crate) counters: QueueCounters,
@@ -319,29 +327,42 @@ pub(crate) struct TxCore {
     pub(crate) own: u16,
     pub(crate) peer: u16,
     pub(crate) is_slave: bool,
-    /// The buffer of each slot, by `slot & mask` (ring size entries).
-    pub(crate) bufs: Box<[TxBuf]>,
-    pub(crate) lens: Box<[u32]>,
-    pub(crate) flags: Box<[u16]>,
     /// Buffers in the current burst.
     pub(crate) n: usize,
+}
+
+impl std::ops::Deref for TxCore {
+    type Target = TxHead;
+    #[inline]
+    fn deref(&self) -> &TxHead {
+        &self.head
+    }
+}
+
+impl std::ops::DerefMut for TxCore {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut TxHead {
+        &mut self.head
+    }
 }
 
 impl TxCore {
     pub(crate) fn new(ring: Ring, interrupt: Interrupt, buffer_size: u32, is_slave: bool) -> TxCore {
         let size = usize::from(ring.size());
         TxCore {
-            ring,
-            interrupt,
-            counters: QueueCounters::default(),
-            buffer_size,
-            own: 0,
-            peer: 0,
-            is_slave,
+            head: TxHead {
+                ring,
+                interrupt,
+                counters: QueueCounters::default(),
+                buffer_size,
+                own: 0,
+                peer: 0,
+                is_slave,
+                n: 0,
+            },
             bufs: vec![TxBuf::NONE; size].into_boxed_slice(),
             lens: vec![0; size].into_boxed_slice(),
             flags: vec![0; size].into_boxed_slice(),
-            n: 0,
         }
     }
 
@@ -351,7 +372,7 @@ impl TxCore {
         let k = k.min(self.lens.len());
         self.lens[..k].fill(0);
         self.flags[..k].fill(0);
-        self.n = k;
+        self.head.n = k;
     }
 
     /// Buffer `i` of the burst.
@@ -364,38 +385,10 @@ impl TxCore {
         self.bufs[usize::from(self.own.wrapping_add(i as u16) & self.ring.mask())]
     }
 
-    /// Publishes the first `k` buffers of the burst: descriptors, one release store of
-    /// our index, one signal unless MASK_INT. A trailing incomplete chain is not published.
+    /// Publishes the first `k` buffers of the burst (see [`TxHead::publish`]).
     pub(crate) fn publish(&mut self, k: usize) -> usize {
-        let mut k = k.min(self.n);
-        while k > 0 && self.flags[k - 1] & DESC_FLAG_NEXT != 0 {
-            k -= 1;
-        }
-        if k == 0 {
-            return 0;
-        }
-        let (packets, bytes) =
-            write_descs(&self.ring, &self.bufs, &self.lens[..k], &self.flags[..k], self.own);
-        self.own = self.own.wrapping_add(k as u16);
-        if self.is_slave {
-            self.ring.head_atomic().store(self.own, Ordering::Release);
-        } else {
-            self.ring.tail_atomic().store(self.own, Ordering::Release);
-        }
-        self.counters.packets += packets;
-        self.counters.bytes += bytes;
-        self.signal();
-        self.n = 0;
-        k
-    }
-
-    /// Signals the peer unless it set MASK_INT.
-    #[inline]
-    pub(crate) fn signal(&mut self) {
-        if !self.ring.mask_int() {
-            self.interrupt.notify();
-            self.counters.interrupts_sent += 1;
-        }
+        let n = self.head.n;
+        self.head.publish(&self.bufs, &self.lens[..n], &self.flags[..n], k)
     }
 
     /// Copies `frames` into the current burst (chaining frames larger than a buffer)
@@ -451,6 +444,42 @@ impl TxCore {
     }
 }
 
+impl TxHead {
+    /// Publishes the first `k` buffers of the burst (`lens`, `flags`: the burst's):
+    /// descriptors, one release store of our index, one signal unless MASK_INT. A
+    /// trailing incomplete chain is not published.
+    pub(crate) fn publish(&mut self, bufs: &[TxBuf], lens: &[u32], flags: &[u16], k: usize) -> usize {
+        let mut k = k.min(lens.len()).min(flags.len());
+        while k > 0 && flags[k - 1] & DESC_FLAG_NEXT != 0 {
+            k -= 1;
+        }
+        if k == 0 {
+            return 0;
+        }
+        let (packets, bytes) = write_descs(&self.ring, bufs, &lens[..k], &flags[..k], self.own);
+        self.own = self.own.wrapping_add(k as u16);
+        if self.is_slave {
+            self.ring.head_atomic().store(self.own, Ordering::Release);
+        } else {
+            self.ring.tail_atomic().store(self.own, Ordering::Release);
+        }
+        self.counters.packets += packets;
+        self.counters.bytes += bytes;
+        self.signal();
+        self.n = 0;
+        k
+    }
+
+    /// Signals the peer unless it set MASK_INT.
+    #[inline]
+    pub(crate) fn signal(&mut self) {
+        if !self.ring.mask_int() {
+            self.interrupt.notify();
+            self.counters.interrupts_sent += 1;
+        }
+    }
+}
+
 /// Writes the descriptors of burst buffers `0..lens.len()` from slot `own` on: region
 /// and offset from our copy in `bufs`, length clamped to the buffer's capacity. Returns
 /// (packets, bytes). A function of its own so that every input is a local the
@@ -491,19 +520,22 @@ pub(crate) fn descriptors_needed(frames: &[&[u8]], buffer_size: u32, cap: usize)
 /// (the buffers are offered again by the next alloc).
 #[derive(Debug)]
 pub struct TxBurst<'a> {
-    core: &'a mut TxCore,
-    /// `core.own`, the ring mask and `core.n` when the burst was formed (kept here so
-    /// the per-buffer accessors need no load through `core`).
+    head: &'a mut TxHead,
+    /// The queue's buffer table (ring size entries), lengths and flags of the burst.
+    bufs: &'a [TxBuf],
+    lens: &'a mut [u32],
+    flags: &'a mut [u16],
+    /// `own` and the ring mask when the burst was formed.
     own: u16,
     mask: u16,
-    n: usize,
 }
 
 impl<'a> TxBurst<'a> {
     #[inline]
     pub(crate) fn new(core: &'a mut TxCore) -> TxBurst<'a> {
-        let (own, mask, n) = (core.own, core.ring.mask(), core.n);
-        TxBurst { core, own, mask, n }
+        let TxCore { head, bufs, lens, flags } = core;
+        let (own, mask, n) = (head.own, head.ring.mask(), head.n);
+        TxBurst { own, mask, bufs, lens: &mut lens[..n], flags: &mut flags[..n], head }
     }
 
     /// Buffer `i`.
@@ -512,8 +544,8 @@ impl<'a> TxBurst<'a> {
     /// If `i >= len()`.
     #[inline]
     fn buf(&self, i: usize) -> TxBuf {
-        assert!(i < self.n, "buffer {i} of a burst of {}", self.n);
-        self.core.bufs[usize::from(self.own.wrapping_add(i as u16) & self.mask)]
+        assert!(i < self.lens.len(), "buffer {i} of a burst of {}", self.lens.len());
+        self.bufs[usize::from(self.own.wrapping_add(i as u16) & self.mask)]
     }
 }
 
@@ -521,13 +553,13 @@ impl TxBurst<'_> {
     /// Number of buffers.
     #[inline]
     pub fn len(&self) -> usize {
-        self.n
+        self.lens.len()
     }
 
     /// Whether no buffer was available.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.n == 0
+        self.lens.is_empty()
     }
 
     /// Capacity of buffer `i` in bytes (the buffer size; for a master, at most the
@@ -561,7 +593,7 @@ impl TxBurst<'_> {
     #[inline]
     pub fn set_len(&mut self, i: usize, len: usize) {
         // clamped to the capacity when published
-        self.core.lens[..self.n][i] = len.min(u32::MAX as usize) as u32;
+        self.lens[i] = len.min(u32::MAX as usize) as u32;
     }
 
     /// Marks buffer `i` as continued in buffer `i + 1` (NEXT): a chained packet.
@@ -569,7 +601,7 @@ impl TxBurst<'_> {
     /// # Panics
     /// If `i >= len()`.
     pub fn set_next(&mut self, i: usize, next: bool) {
-        let f = &mut self.core.flags[..self.n][i];
+        let f = &mut self.flags[i];
         *f = if next { *f | DESC_FLAG_NEXT } else { *f & !DESC_FLAG_NEXT };
     }
 
@@ -578,13 +610,13 @@ impl TxBurst<'_> {
     /// NEXT, the incomplete chain at the end is not published. Returns buffers published.
     #[inline]
     pub fn commit(self, k: usize) -> usize {
-        self.core.publish(k)
+        self.head.publish(self.bufs, self.lens, self.flags, k)
     }
 
     /// Publishes every buffer (see [`TxBurst::commit`]).
     #[inline]
     pub fn commit_all(self) -> usize {
-        let k = self.n;
-        self.core.publish(k)
+        let k = self.lens.len();
+        self.head.publish(self.bufs, self.lens, self.flags, k)
     }
 }
