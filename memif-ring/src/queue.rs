@@ -108,8 +108,13 @@ pub(crate) fn scan_descs(
         i += 1;
         if d.flags & DESC_FLAG_NEXT == 0 {
             npk += 1;
-            // npk <= i <= end: packet npk starts after this descriptor
-            pkts[npk] = u32::from(i);
+            // packet npk starts after this descriptor
+            debug_assert!(npk <= usize::from(i) && usize::from(i) <= end);
+            // SAFETY: every counted packet has at least one of the `i` descriptors looked
+            // at (`npk` and `i` only grow together here and start from a consistent
+            // `ScanPos`), and `i <= end`: so `npk <= end < pkts.len()` (`pkts` is
+            // `end + 1` entries, a checked slice).
+            unsafe { *pkts.get_unchecked_mut(npk) = u32::from(i) };
             bytes = total;
         }
     }
@@ -535,6 +540,8 @@ impl<'a> TxBurst<'a> {
     pub(crate) fn new(core: &'a mut TxCore) -> TxBurst<'a> {
         let TxCore { head, bufs, lens, flags } = core;
         let (own, mask, n) = (head.own, head.ring.mask(), head.n);
+        // ring-size entries: checked here, once per burst (`buf` relies on it)
+        let bufs = &bufs[..=usize::from(mask)];
         TxBurst { own, mask, bufs, lens: &mut lens[..n], flags: &mut flags[..n], head }
     }
 
@@ -545,7 +552,11 @@ impl<'a> TxBurst<'a> {
     #[inline]
     fn buf(&self, i: usize) -> TxBuf {
         assert!(i < self.lens.len(), "buffer {i} of a burst of {}", self.lens.len());
-        self.bufs[usize::from(self.own.wrapping_add(i as u16) & self.mask)]
+        let idx = usize::from(self.own.wrapping_add(i as u16) & self.mask);
+        debug_assert!(idx < self.bufs.len());
+        // SAFETY: `new` sliced `bufs` to `mask + 1` entries (a checked slice: it panics
+        // rather than be shorter), and `idx <= mask`.
+        unsafe { *self.bufs.get_unchecked(idx) }
     }
 }
 
