@@ -67,7 +67,8 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
     // A master writes into the slave's buffers, which may be smaller than ours: then
     // it switches to chaining once it sees one.
     // With --pcap every frame is built apart (the send path), to be captured too.
-    let mut chained = size > opts.buffer_size as usize || ep.capturing();
+    let capturing = ep.capturing();
+    let mut chained = size > opts.buffer_size as usize || capturing;
     let mut frames: Vec<Vec<u8>> = Vec::new();
     // one prebuilt frame, copied and stamped with its sequence number per packet
     let mut template = vec![0u8; size];
@@ -95,7 +96,9 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
         let nq = q.tx.len();
         let tx = &mut q.tx[q_next % nq];
         q_next = q_next.wrapping_add(1);
-        let sent = if chained {
+        let sent = if chained && !capturing {
+            send_chained(tx, &template, seq, want, opts.buffer_size as usize)
+        } else if chained {
             if frames.len() != want {
                 frames.resize_with(want, || vec![0u8; size]);
             }
@@ -156,6 +159,55 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
         }
     }
     finish_traffic(&mut ep, "gen", &meter, packets, bytes, out, Summary::Gen)
+}
+
+/// Sends up to `want` copies of `template` (each stamped with its sequence number from
+/// `seq`) chained over as many buffers as each needs, copied straight into the ring's
+/// buffers; a frame that does not fit whole waits for the next burst. Returns frames
+/// sent. `bs` (our buffer size) estimates the buffers a frame needs.
+fn send_chained(tx: &mut memif_conn::TxQueue, template: &[u8], seq: u64, want: usize, bs: usize) -> usize {
+    let per_frame = |cap: usize| template.len().div_ceil(cap.max(1));
+    let asked = want.saturating_mul(per_frame(bs));
+    // a master writes into the slave's buffers, which may be smaller than ours: ask
+    // again for what the frames need in buffers of the size the first one has
+    let needed = match tx.alloc(asked) {
+        Ok(b) if !b.is_empty() => want.saturating_mul(per_frame(b.capacity(0))),
+        _ => asked,
+    };
+    let Ok(mut b) = tx.alloc(needed.max(asked)) else {
+        return 0;
+    };
+    let seq_at = crate::packet::ETH_HEADER_LEN;
+    let (mut used, mut complete, mut frames) = (0usize, 0usize, 0usize);
+    'frames: while frames < want {
+        let s = (seq + frames as u64).to_be_bytes();
+        let mut off = 0;
+        while off < template.len() {
+            if used == b.len() {
+                break 'frames;
+            }
+            let buf = b.buffer_mut(used);
+            let take = buf.len().min(template.len() - off);
+            if take == 0 {
+                break 'frames; // a buffer with no room: send what is complete
+            }
+            buf[..take].copy_from_slice(&template[off..off + take]);
+            // the sequence number, wherever it falls in this piece
+            for (i, byte) in s.iter().enumerate() {
+                if let Some(d) = (seq_at + i).checked_sub(off).filter(|&d| d < take) {
+                    buf[d] = *byte;
+                }
+            }
+            b.set_len(used, take);
+            off += take;
+            b.set_next(used, off < template.len());
+            used += 1;
+        }
+        complete = used;
+        frames += 1;
+    }
+    b.commit(complete);
+    frames
 }
 
 fn finish_traffic(
