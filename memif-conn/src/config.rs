@@ -30,7 +30,9 @@ pub struct InterfaceConfig {
     /// log2 of the ring size (slave: wanted; the master's HELLO may lower it).
     pub log2_ring_size: u8,
     /// Packet buffer size in bytes. The slave lays its buffers out with it; a master
-    /// refuses descriptors longer than it, so it must be at least the slave's.
+    /// writes at most this much into one buffer the slave posted, and receives
+    /// descriptors of any length that stays inside the slave's region (a zero-copy
+    /// slave's buffers need not have this size).
     pub buffer_size: u32,
     /// Number of buffer regions the slave spreads its buffers over.
     pub buffer_regions: u16,

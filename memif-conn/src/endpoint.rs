@@ -579,7 +579,9 @@ impl Socket {
         for (r, fd) in s2m {
             let ring = self.master_ring(&memory, &r)?;
             let irq = Interrupt::from_fd(fd);
-            let mut q = MasterRx::new(ring, cfg.buffer_size, irq.clone());
+            // Region bounds only, as VPP and libmemif check: a zero-copy slave (VPP's
+            // default) hands over buffers of its own size, which we are not told.
+            let mut q = MasterRx::new(ring, u32::MAX, irq.clone());
             q.set_rx_mode(cfg.rx_mode);
             irqs.push(irq);
             rx.push(RxQueue::master(q, link.clone(), r.index));
