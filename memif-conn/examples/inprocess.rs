@@ -2,7 +2,8 @@
 //! `--pairs N` queue pairs and one thread per queue pair. Each thread drives both ends
 //! of its pair: it fills a burst of frames on the slave's TX queue, receives them on the
 //! master's RX queue (S2M), then the same from the master's TX queue to the slave's RX
-//! queue (M2S). Polling, no system call on the data path. Prints one JSON line with the
+//! queue (M2S); `--dir s2m` or `--dir m2s` drives one of the two only. Polling, no
+//! system call on the data path. Prints one JSON line with the
 //! packets received per second, summed over the threads.
 //!
 //! `cargo xtask bench` runs it with 1 and 2 pairs (the scaling line) and reports the
@@ -21,6 +22,8 @@ use memif_conn::{
 };
 
 struct Args {
+    /// Which rings each thread drives: "s2m", "m2s" or "both".
+    dir: String,
     pairs: u16,
     size: usize,
     burst: usize,
@@ -28,7 +31,7 @@ struct Args {
 }
 
 fn parse() -> Result<Args, String> {
-    let mut a = Args { pairs: 1, size: 64, burst: 256, secs: 2.0 };
+    let mut a = Args { dir: "both".into(), pairs: 1, size: 64, burst: 256, secs: 2.0 };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let v = it.next().ok_or_else(|| format!("{k} needs a value"))?;
@@ -38,7 +41,10 @@ fn parse() -> Result<Args, String> {
             "--size" => a.size = v.parse().map_err(|e| bad(&e))?,
             "--burst" => a.burst = v.parse().map_err(|e| bad(&e))?,
             "--secs" => a.secs = v.parse().map_err(|e| bad(&e))?,
-            _ => return Err(format!("unknown option {k} (--pairs, --size, --burst, --secs)")),
+            "--dir" if ["s2m", "m2s", "both"].contains(&v.as_str()) => a.dir = v,
+            _ => {
+                return Err(format!("bad option {k} (--pairs, --size, --burst, --secs, --dir s2m|m2s|both)"))
+            }
         }
     }
     if a.pairs == 0 || !(14..=2048).contains(&a.size) || a.burst == 0 || a.secs.is_nan() || a.secs <= 0.0 {
@@ -106,14 +112,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for ((mut m_rx, mut m_tx), (mut s_rx, mut s_tx)) in pairs {
         let (stop, start) = (stop.clone(), start.clone());
         let (size, burst) = (a.size, a.burst);
+        let (s2m, m2s) = (a.dir != "m2s", a.dir != "s2m");
         threads.push(std::thread::spawn(move || -> Result<(u64, Duration), String> {
             let frame: Vec<u8> = (0..size).map(|i| i as u8).collect();
             start.wait();
             let t0 = Instant::now();
             let mut got = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                got += hop(&mut s_tx, &mut m_rx, &frame, burst)?;
-                got += hop(&mut m_tx, &mut s_rx, &frame, burst)?;
+                if s2m {
+                    got += hop(&mut s_tx, &mut m_rx, &frame, burst)?;
+                }
+                if m2s {
+                    got += hop(&mut m_tx, &mut s_rx, &frame, burst)?;
+                }
             }
             Ok((got, t0.elapsed()))
         }));
@@ -140,8 +151,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop((master, slave));
     let _ = std::fs::remove_dir_all(&dir);
     println!(
-        "{{\"command\":\"inprocess\",\"pairs\":{},\"size\":{},\"burst\":{},\"packets\":{packets},\"mpps\":{mpps:.3}}}",
-        a.pairs, a.size, a.burst
+        "{{\"command\":\"inprocess\",\"dir\":\"{}\",\"pairs\":{},\"size\":{},\"burst\":{},\"packets\":{packets},\"mpps\":{mpps:.3}}}",
+        a.dir, a.pairs, a.size, a.burst
     );
     Ok(())
 }
