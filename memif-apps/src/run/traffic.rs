@@ -239,6 +239,7 @@ pub fn sink(args: &SinkArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8),
     let capturing = ep.capturing();
     let mut captured: Vec<Vec<u8>> = Vec::new();
     let mut spins = 0u32;
+    let mut per_burst = SINK_DESCRIPTORS;
     let mut warmup = Warmup::new(args.warmup);
     while !stop.should_stop() && !done(&stop_after, packets, started) {
         let mut got = 0usize;
@@ -253,11 +254,17 @@ pub fn sink(args: &SinkArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8),
                 }
             }
             for rx in q.rx.iter_mut() {
-                let max = allowed(&stop_after, packets, started, 256);
+                let max = allowed(&stop_after, packets, started, per_burst);
                 if max == 0 {
                     break;
                 }
                 if let Ok(b) = rx.rx_burst(max) {
+                    // about 256 descriptors a burst: with chained frames, bursts of 256
+                    // packets would hold the whole ring until released, and the peer
+                    // would wait for all of it instead of refilling as we go
+                    if !b.is_empty() {
+                        per_burst = (SINK_DESCRIPTORS * b.len() / b.descriptors().max(1)).max(1);
+                    }
                     got += take_burst(b, &mut packets, &mut bytes, capturing.then_some(&mut captured));
                     if got > 0 && !warmup.begun() {
                         let _ = warmup.over(Instant::now());
@@ -296,6 +303,9 @@ pub fn sink(args: &SinkArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8),
     }
     finish_traffic(&mut ep, "sink", &meter, packets, bytes, out, Summary::Sink)
 }
+
+/// Descriptors the sink takes off the ring at a time.
+const SINK_DESCRIPTORS: usize = 256;
 
 /// Counts a received burst (and copies it for the capture) and releases it; returns
 /// its packets.
