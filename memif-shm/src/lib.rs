@@ -38,4 +38,4 @@ mod region;
 
 pub use error::ShmError;
 pub use layout::Layout;
-pub use region::{MapOptions, Region, DEFAULT_MAX_REGION_SIZE};
+pub use region::{MapOptions, Region, DEFAULT_MAX_REGION_SIZE, PREFAULT_MAX};

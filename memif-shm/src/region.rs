@@ -48,6 +48,10 @@ pub struct Region {
     sealed_against_shrink: bool,
 }
 
+/// Regions up to this size are prefaulted when mapped (`MAP_POPULATE`): with the
+/// default layout (1024-slot rings, 2048-byte buffers) one region is about 4 MiB.
+pub const PREFAULT_MAX: u64 = 64 << 20;
+
 impl Region {
     /// Creates a region as libmemif does: `memfd_create(name, MFD_CLOEXEC |
     /// MFD_ALLOW_SEALING)`, `ftruncate(size)`, `F_SEAL_SHRINK` (not GROW nor WRITE), then a
@@ -72,7 +76,13 @@ impl Region {
         nix::unistd::ftruncate(&fd, off).map_err(ShmError::sys("ftruncate"))?;
         fcntl(fd.as_raw_fd(), FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK))
             .map_err(ShmError::sys("fcntl(F_ADD_SEALS)"))?;
-        let map = MmapOptions::new().len(size).map_raw(&fd)?;
+        // Our own buffers, sized by our configuration: prefaulted (see `from_fd`).
+        let mut o = MmapOptions::new();
+        o.len(size);
+        if size_u64 <= PREFAULT_MAX {
+            o.populate();
+        }
+        let map = o.map_raw(&fd)?;
         tracing::debug!(name, size, fd = fd.as_raw_fd(), "created memfd region");
         Ok(Region { map, fd, sealed_against_shrink: true })
     }
@@ -123,7 +133,16 @@ impl Region {
                  makes accesses fault with SIGBUS"
             );
         }
-        let map = MmapOptions::new().len(len).map_raw(&fd)?;
+        // Prefault a region of ordinary size: a first touch of each page on the data path
+        // costs a page fault (microseconds in a virtual machine) per buffer until the ring
+        // has wrapped once. A larger one (a peer's choice, up to `max_size`) is mapped
+        // lazily, so a peer cannot make us commit a huge region up front.
+        let mut o = MmapOptions::new();
+        o.len(len);
+        if announced_size <= PREFAULT_MAX {
+            o.populate();
+        }
+        let map = o.map_raw(&fd)?;
         tracing::debug!(fd = fd.as_raw_fd(), size = announced_size, sealed, "mapped peer region");
         Ok(Region { map, fd, sealed_against_shrink: sealed })
     }
