@@ -706,32 +706,21 @@ pub fn run(quick: bool) -> ExitCode {
     let cfg: &'static Cfg = if quick { &QUICK } else { &FULL };
     let root = crate::workspace_root();
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |t| root.join(t));
-    println!("xtask bench: building the release binary (cargo build --release -p memif-apps)");
-    let built = Command::new(crate::cargo())
-        .args(["build", "--release", "-p", "memif-apps", "--bin", "memif"])
-        .current_dir(&root)
-        .status();
-    if !built.is_ok_and(|s| s.success()) {
-        eprintln!("xtask bench: cargo build --release failed");
-        return ExitCode::FAILURE;
-    }
-    println!("xtask bench: building the in-process example (cargo build --release -p memif-conn --example inprocess)");
-    let built = Command::new(crate::cargo())
-        .args(["build", "--release", "-p", "memif-conn", "--example", "inprocess"])
-        .current_dir(&root)
-        .status();
-    if !built.is_ok_and(|s| s.success()) {
-        eprintln!("xtask bench: cargo build --release --example inprocess failed");
-        return ExitCode::FAILURE;
-    }
-    println!("xtask bench: building the criterion benches (cargo bench --no-run)");
-    let built = Command::new(crate::cargo())
-        .args(["bench", "-p", "memif-ring", "-p", "memif-conn", "--benches", "--no-run"])
-        .current_dir(&root)
-        .status();
-    if !built.is_ok_and(|s| s.success()) {
-        eprintln!("xtask bench: cargo bench --no-run failed");
-        return ExitCode::FAILURE;
+    let builds: [(&str, &[&str]); 3] = [
+        ("the release binary", &["build", "--release", "-p", "memif-apps", "--bin", "memif"]),
+        ("the in-process example", &["build", "--release", "-p", "memif-conn", "--example", "inprocess"]),
+        (
+            "the criterion benches",
+            &["bench", "-p", "memif-ring", "-p", "memif-conn", "--benches", "--no-run"],
+        ),
+    ];
+    for (what, args) in builds {
+        println!("xtask bench: building {what} (cargo {})", args.join(" "));
+        let built = Command::new(crate::cargo()).args(args).current_dir(&root).status();
+        if !built.is_ok_and(|s| s.success()) {
+            eprintln!("xtask bench: cargo {} failed", args.join(" "));
+            return ExitCode::FAILURE;
+        }
     }
     let missing = env::install_missing(NEEDS);
     for m in &missing {
