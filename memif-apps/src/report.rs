@@ -61,6 +61,8 @@ pub struct PingStats {
     rtt_max_ms: f64,
     rtt_sum_ms: f64,
     rtt_sum_sq_ms: f64,
+    /// Every round trip, for the median.
+    rtts_ms: Vec<f64>,
 }
 
 /// Round-trip time statistics in milliseconds.
@@ -74,6 +76,9 @@ pub struct RttStats {
     pub max: f64,
     /// Standard deviation (ping's "mdev").
     pub mdev: f64,
+    /// Median, at full precision (not in ping's summary line; a figure that one slow
+    /// reply does not move, for benchmarks).
+    pub median: f64,
 }
 
 impl PingStats {
@@ -88,6 +93,7 @@ impl PingStats {
             rtt_max_ms: 0.0,
             rtt_sum_ms: 0.0,
             rtt_sum_sq_ms: 0.0,
+            rtts_ms: Vec::new(),
         }
     }
 
@@ -107,6 +113,7 @@ impl PingStats {
         self.rtt_max_ms = self.rtt_max_ms.max(ms);
         self.rtt_sum_ms += ms;
         self.rtt_sum_sq_ms += ms * ms;
+        self.rtts_ms.push(ms);
     }
 
     /// Requests sent.
@@ -135,7 +142,15 @@ impl PingStats {
         let n = self.received as f64;
         let avg = self.rtt_sum_ms / n;
         let var = (self.rtt_sum_sq_ms / n - avg * avg).max(0.0);
-        Some(RttStats { min: self.rtt_min_ms, avg, max: self.rtt_max_ms, mdev: var.sqrt() })
+        let mut sorted = self.rtts_ms.clone();
+        sorted.sort_by(f64::total_cmp);
+        let mid = sorted.len() / 2;
+        let median = match sorted.len() {
+            0 => avg,
+            l if l % 2 == 1 => sorted[mid],
+            _ => (sorted[mid - 1] + sorted[mid]) / 2.0,
+        };
+        Some(RttStats { min: self.rtt_min_ms, avg, max: self.rtt_max_ms, mdev: var.sqrt(), median })
     }
 
     /// ping's closing lines, e.g.
@@ -537,6 +552,22 @@ mod tests {
     }
 
     #[test]
+    fn median_round_trip_ignores_one_slow_reply() {
+        let mut s = PingStats::new(Ipv4Addr::new(192, 168, 1, 1));
+        for (i, ns) in [2_400u64, 9_000_000, 2_100, 2_600, 2_200].iter().enumerate() {
+            s.on_sent();
+            s.on_reply(&reply(i as u16 + 1, true), Duration::from_nanos(*ns));
+        }
+        let r = s.rtt().unwrap();
+        assert!((r.median - 0.0024).abs() < 1e-12, "{r:?}");
+        assert!(r.avg > 1.0, "{r:?}");
+        s.on_sent();
+        s.on_reply(&reply(6, true), Duration::from_nanos(2_300));
+        // an even count: the mean of the two middle ones, 2.3 and 2.4 us
+        assert!((s.rtt().unwrap().median - 0.00235).abs() < 1e-12, "{:?}", s.rtt());
+    }
+
+    #[test]
     fn ping_summary_with_loss_and_none() {
         let mut s = PingStats::new(Ipv4Addr::new(10, 0, 0, 1));
         for _ in 0..3 {
@@ -640,7 +671,7 @@ mod tests {
             v,
             json!({"command": "ping", "destination": "192.168.1.1", "transmitted": 2, "received": 1,
                    "corrupted": 0, "loss_percent": 50.0, "time_ms": 1001,
-                   "rtt_ms": {"min": 0.5, "avg": 0.5, "max": 0.5, "mdev": 0.0}})
+                   "rtt_ms": {"min": 0.5, "avg": 0.5, "max": 0.5, "mdev": 0.0, "median": 0.5}})
         );
         let none = PingStats::new(Ipv4Addr::new(192, 168, 1, 1)).json_summary(Duration::ZERO);
         let v: Value = serde_json::from_str(&Summary::Ping(none).to_json()).unwrap();

@@ -188,6 +188,7 @@ fn responder_and_ping(responder_role: &str, ping_role: &str, sock: &str) {
     assert_eq!((j["corrupted"].as_u64(), j["loss_percent"].as_f64()), (Some(0), Some(0.0)), "{j}");
     let rtt = |k: &str| j["rtt_ms"][k].as_f64().unwrap_or_else(|| panic!("no rtt_ms.{k} in {j}"));
     assert!(0.0 < rtt("min") && rtt("min") <= rtt("avg") && rtt("avg") <= rtt("max"), "{j}");
+    assert!(rtt("min") <= rtt("median") && rtt("median") <= rtt("max"), "{j}");
     assert!(err.contains("64 bytes from 192.168.1.1: icmp_seq=2 ttl=64 time="), "lines go to stderr: {err}");
 
     resp.signal("-TERM");

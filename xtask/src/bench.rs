@@ -19,7 +19,8 @@
 //!    samples. testpmd caps frames at 1518 bytes: no DPDK runs for 9000-byte frames.
 //! 3. Ping-pong round trip: `memif ping` (many pings, a millisecond apart) against
 //!    `memif icmp-responder` in polling and in interrupt mode, and against testpmd in
-//!    icmpecho mode (polling); the figure of a run is the median of its pings.
+//!    icmpecho mode (polling); the figure of a run is the median of its pings, taken
+//!    at full precision from ping's `--json` summary.
 //! 4. System calls per million packets in polling mode, `strace -c` on gen and sink.
 //! 5. Both ends in one process (memif-conn's `inprocess` example): 1 queue pair on one
 //!    thread against 2 queue pairs on two threads, alternating (issue 8's scaling line).
@@ -564,6 +565,7 @@ impl Bench {
         };
         wait_socket(&sock, &mut peer)?;
         let args = strings(&[
+            "--json",
             "ping",
             "192.168.1.1",
             "-c",
@@ -583,16 +585,14 @@ impl Bench {
             return Err(format!("ping did not finish in {limit:?}"));
         }
         let text = ping.stop();
-        let rtts: Vec<f64> = text
-            .lines()
-            .filter(|l| l.contains("bytes from"))
-            .filter_map(|l| l.split("time=").nth(1)?.split_whitespace().next()?.parse::<f64>().ok())
-            .map(|ms| ms * 1000.0)
-            .collect();
-        if rtts.len() * 2 < self.cfg.pings as usize {
-            return Err(format!("{} replies to {} pings: {}", rtts.len(), self.cfg.pings, tail(&text)));
+        // the median at full precision: the reply lines print whole microseconds
+        let received = json_num(&text, "ping", "received").unwrap_or(0.0);
+        if received * 2.0 < f64::from(self.cfg.pings) {
+            return Err(format!("{received} replies to {} pings: {}", self.cfg.pings, tail(&text)));
         }
-        median(&rtts).ok_or_else(|| "no reply".into())
+        json_num(&text, "ping", "median")
+            .map(|ms| ms * 1000.0)
+            .ok_or_else(|| format!("no median: {}", tail(&text)))
     }
 
     /// One run of the `inprocess` example: Mpps received with `pairs` queue pairs.
@@ -868,7 +868,7 @@ pub fn run(quick: bool) -> ExitCode {
                 let who = if against_dpdk { "dpdk" } else { "ours" };
                 match bench.round_trip(against_dpdk, mode) {
                     Ok(v) => {
-                        shown.push(format!("{who} {v:.1}"));
+                        shown.push(format!("{who} {v:.2}"));
                         if against_dpdk {
                             l.dpdk.push(v)
                         } else {
@@ -1158,7 +1158,6 @@ fn markdown(meta: &Meta, lines: &[Line], crit: &[Crit], extra: &Extra, notes: &[
     let _ = writeln!(s, "| scenario | unit | ours | DPDK | ours/DPDK | ours Gbit/s | issue 8 target |");
     let _ = writeln!(s, "|---|---|---|---|---|---|---|");
     for l in lines {
-        let d = if l.unit == "us" { 1 } else { 2 };
         let gbps = match (l.size, median(&l.ours)) {
             (Some(size), Some(m)) if l.unit == "Mpps" => format!("{:.2}", m * f64::from(size) * 8.0 / 1000.0),
             _ => "-".into(),
@@ -1170,8 +1169,8 @@ fn markdown(meta: &Meta, lines: &[Line], crit: &[Crit], extra: &Extra, notes: &[
             "| {} | {} | {} | {} | {ratio} | {gbps} | {verdict} |",
             l.name,
             l.unit,
-            fmt_stat(&l.ours, d, meta.runs),
-            fmt_stat(&l.dpdk, d, meta.runs)
+            fmt_stat(&l.ours, 2, meta.runs),
+            fmt_stat(&l.dpdk, 2, meta.runs)
         );
     }
     let _ = writeln!(

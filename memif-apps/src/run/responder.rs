@@ -9,6 +9,11 @@ use crate::signals::StopFlag;
 
 use super::{idle_wait, Endpoint, Out};
 
+/// Passes of the polling loop between two looks at the control channel: a look is a
+/// system call, too slow to make on every pass when a request is answered in a few
+/// microseconds.
+pub const POLL_EVERY: u32 = 64;
+
 /// Runs the responder until `stop`; a slave reconnects, a master keeps listening.
 pub fn run(args: &IcmpResponderArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), String> {
     let opts = args.endpoint.opts();
@@ -23,60 +28,102 @@ pub fn run(args: &IcmpResponderArgs, stop: &StopFlag, out: Out) -> Result<(Summa
         args.mac
     ));
     let mut c = ResponderCounters::default();
+    // a request is copied out of shared memory before it is parsed (the peer may write
+    // to its buffer meanwhile); answers too large for one buffer are built here
     let mut frame = vec![0u8; 65536];
+    let mut big = vec![0u8; 65536 + 64];
     let mut captured: Vec<Vec<u8>> = Vec::new();
     let capturing = ep.capturing();
     let wait = idle_wait(opts.rx_mode);
+    let mut spins = 0u32;
     while !stop.should_stop() {
         let mut busy = false;
         if let Some(q) = ep.queues[0].as_mut() {
             for (rx, tx) in q.rx.iter_mut().zip(q.tx.iter_mut()) {
-                let mut answers: Vec<Vec<u8>> = Vec::new();
-                match rx.rx_burst(32) {
-                    Ok(burst) => {
-                        for p in burst.iter() {
-                            c.rx_packets += 1;
-                            let n = p.copy_to(&mut frame);
-                            if capturing {
-                                captured.push(frame[..n].to_vec());
-                            }
-                            let mut reply = vec![0u8; n + 64];
-                            match respond_detailed(&frame[..n], args.ip, args.mac.0, &mut reply) {
-                                Some((kind, len)) => {
-                                    match kind {
-                                        Answer::ArpReply => c.arp_replies += 1,
-                                        Answer::EchoReply => c.echo_replies += 1,
-                                    }
-                                    reply.truncate(len);
-                                    answers.push(reply);
-                                }
-                                None => c.ignored += 1,
-                            }
-                        }
-                        busy |= !burst.is_empty();
-                        burst.release();
-                    }
+                let burst = match rx.rx_burst(32) {
+                    Ok(b) => b,
                     Err(e) => {
                         out.status(&format!("receive: {e}"));
                         continue;
                     }
-                }
-                if answers.is_empty() {
+                };
+                if burst.is_empty() {
                     continue;
                 }
-                let refs: Vec<&[u8]> = answers.iter().map(|a| a.as_slice()).collect();
-                let sent = tx.send(&refs).unwrap_or(0);
-                c.tx_packets += sent as u64;
-                c.tx_dropped += (refs.len() - sent) as u64;
-                if capturing {
-                    captured.extend(answers.drain(..sent));
+                busy = true;
+                c.rx_packets += burst.len() as u64;
+                let answer = |request: &[u8], out: &mut [u8], c: &mut ResponderCounters| {
+                    let (kind, len) = respond_detailed(request, args.ip, args.mac.0, out)?;
+                    match kind {
+                        Answer::ArpReply => c.arp_replies += 1,
+                        Answer::EchoReply => c.echo_replies += 1,
+                    }
+                    Some(len)
+                };
+                // answers go straight into transmit buffers, published together
+                let mut next = 0;
+                if let Ok(mut txb) = tx.alloc(burst.len()) {
+                    let mut k = 0;
+                    while k < txb.len() {
+                        let Some(p) = burst.get(next) else { break };
+                        let n = p.copy_to(&mut frame);
+                        // an answer is never longer than its request: one that does not
+                        // fit the buffer is left to the copying path below
+                        if n > txb.capacity(k) {
+                            break;
+                        }
+                        next += 1;
+                        if capturing {
+                            captured.push(frame[..n].to_vec());
+                        }
+                        match answer(&frame[..n], txb.buffer_mut(k), &mut c) {
+                            Some(len) => {
+                                if capturing {
+                                    captured.push(txb.buffer_mut(k)[..len].to_vec());
+                                }
+                                txb.set_len(k, len);
+                                k += 1;
+                            }
+                            None => c.ignored += 1,
+                        }
+                    }
+                    let sent = txb.commit(k);
+                    c.tx_packets += sent as u64;
+                    c.tx_dropped += (k - sent) as u64;
                 }
+                // the rest: answers chained over several buffers, or no buffer left
+                while let Some(p) = burst.get(next) {
+                    next += 1;
+                    let n = p.copy_to(&mut frame);
+                    if capturing {
+                        captured.push(frame[..n].to_vec());
+                    }
+                    let Some(len) = answer(&frame[..n], &mut big, &mut c) else {
+                        c.ignored += 1;
+                        continue;
+                    };
+                    let sent = tx.send(&[&big[..len]]).unwrap_or(0);
+                    c.tx_packets += sent as u64;
+                    c.tx_dropped += (1 - sent) as u64;
+                    if capturing && sent == 1 {
+                        captured.push(big[..len].to_vec());
+                    }
+                }
+                burst.release();
             }
         }
         for f in captured.drain(..) {
             ep.capture(&[&f]);
         }
-        ep.poll(if busy { Duration::ZERO } else { wait })?;
+        spins = spins.wrapping_add(1);
+        if ep.queues[0].is_none() || wait > Duration::ZERO || spins % POLL_EVERY == 0 {
+            let timeout = match (&ep.queues[0], busy) {
+                (None, _) => Duration::from_millis(50),
+                (Some(_), true) => Duration::ZERO,
+                (Some(_), false) => wait,
+            };
+            ep.poll(timeout)?;
+        }
     }
     c.connects = ep.connects;
     ep.finish()?;
