@@ -100,19 +100,74 @@ pub fn respond_detailed(
         }
         EtherType::IPV4 if dst == my_mac => {
             let (ip, icmp) = parse_icmp(eth.payload().payload)?;
-            let Icmpv4Type::EchoRequest(echo) = icmp.icmp_type() else { return None };
+            let Icmpv4Type::EchoRequest(_) = icmp.icmp_type() else { return None };
             if ip.header().destination_addr() != my_ip {
                 return None;
             }
-            let len = PacketBuilder::ethernet2(my_mac, eth.source())
-                .ipv4(my_ip.octets(), ip.header().source(), DEFAULT_TTL)
-                .icmpv4_echo_reply(echo.id, echo.seq)
-                .write_to_slice(out, icmp.payload())
-                .ok()?;
+            let len = echo_reply(eth.source(), my_mac, my_ip, ip.header().source(), icmp.slice(), out)?;
             Some((Answer::EchoReply, len))
         }
         _ => None,
     }
+}
+
+/// Writes the echo reply to a request whose ICMP message (checksum verified) is `icmp`:
+/// fresh Ethernet and IPv4 headers, then the request's message with type and code 0 and
+/// its checksum updated for that change (RFC 1624). The bytes are those etherparse's
+/// `PacketBuilder` writes for the reply, but the builder sums the whole payload again:
+/// more than half the time of answering a ping.
+fn echo_reply(
+    to_mac: [u8; 6],
+    my_mac: [u8; 6],
+    my_ip: Ipv4Addr,
+    to_ip: [u8; 4],
+    icmp: &[u8],
+    out: &mut [u8],
+) -> Option<usize> {
+    let ip_len = u16::try_from(IPV4_HEADER_LEN + icmp.len()).ok()?;
+    let len = ETH_HEADER_LEN + usize::from(ip_len);
+    let (eth, rest) = out.get_mut(..len)?.split_at_mut(ETH_HEADER_LEN);
+    eth[..6].copy_from_slice(&to_mac);
+    eth[6..12].copy_from_slice(&my_mac);
+    eth[12..].copy_from_slice(&EtherType::IPV4.0.to_be_bytes());
+    let (ip, msg) = rest.split_at_mut(IPV4_HEADER_LEN);
+    let [l0, l1] = ip_len.to_be_bytes();
+    let [a, b, c, d] = my_ip.octets();
+    let [e, f, g, h] = to_ip;
+    // version 4, 5 words; total length; id 0; don't fragment; TTL; ICMP; checksum 0
+    ip.copy_from_slice(&[0x45, 0, l0, l1, 0, 0, 0x40, 0, DEFAULT_TTL, 1, 0, 0, a, b, c, d, e, f, g, h]);
+    let ip_sum = !ones_complement_sum(ip);
+    ip[10..12].copy_from_slice(&ip_sum.to_be_bytes());
+    msg.copy_from_slice(icmp);
+    let old_word = u16::from_be_bytes([msg[0], msg[1]]);
+    let old_sum = u16::from_be_bytes([msg[2], msg[3]]);
+    msg[0] = 0; // echo reply
+    msg[1] = 0;
+    // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), with the new word m' = 0
+    let mut new_sum = !fold(u32::from(!old_sum) + u32::from(!old_word));
+    // a message of zeros alone sums to +0, its checksum is 0xffff; any other message
+    // whose sum is 0xffff has the checksum 0, as the equation gives
+    if new_sum == 0 && msg[4..].iter().all(|&b| b == 0) {
+        new_sum = 0xffff;
+    }
+    msg[2..4].copy_from_slice(&new_sum.to_be_bytes());
+    Some(len)
+}
+
+/// Length of an IPv4 header without options.
+const IPV4_HEADER_LEN: usize = 20;
+
+/// The 16-bit one's complement sum of `bytes` (an even number of them).
+fn ones_complement_sum(bytes: &[u8]) -> u16 {
+    fold(bytes.chunks_exact(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum())
+}
+
+/// Folds the carries of a 32-bit sum into 16 bits, one's complement style.
+fn fold(mut sum: u32) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
 }
 
 /// Builds a broadcast ARP request from `src_mac`/`src_ip` asking who has `target_ip`.
@@ -509,6 +564,28 @@ mod tests {
     }
 
     #[test]
+    fn echo_reply_checksums_match_the_builder_for_every_payload_word() {
+        // every value of the one payload word, the edges of one's complement (a sum
+        // of 0xffff, a checksum of 0 or 0xffff) among them
+        let (mut req, mut want, mut out) = ([0u8; 44], [0u8; 44], [0u8; 44]);
+        for word in 0..=u16::MAX {
+            let payload = word.to_be_bytes();
+            PacketBuilder::ethernet2(PINGER_MAC, RESPONDER_MAC)
+                .ipv4(PINGER_IP.octets(), RESPONDER_IP.octets(), 64)
+                .icmpv4_echo_request(0, 0)
+                .write_to_slice(&mut req[..], &payload)
+                .unwrap();
+            PacketBuilder::ethernet2(RESPONDER_MAC, PINGER_MAC)
+                .ipv4(RESPONDER_IP.octets(), PINGER_IP.octets(), DEFAULT_TTL)
+                .icmpv4_echo_reply(0, 0)
+                .write_to_slice(&mut want[..], &payload)
+                .unwrap();
+            assert_eq!(respond(&req, RESPONDER_IP, RESPONDER_MAC, &mut out), Some(44));
+            assert_eq!(out, want, "payload {word:#06x}");
+        }
+    }
+
+    #[test]
     fn padded_request_gets_an_unpadded_reply() {
         // Ethernet padding after the IPv4 total length is not ICMP payload.
         let mut req = echo_request(RESPONDER_MAC, RESPONDER_IP, 1, 4);
@@ -610,6 +687,30 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn echo_replies_are_the_bytes_etherparse_builds(
+            id in any::<u16>(),
+            seq in any::<u16>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..1600),
+        ) {
+            let mut req = vec![0u8; ECHO_HEADERS_LEN + payload.len()];
+            PacketBuilder::ethernet2(PINGER_MAC, RESPONDER_MAC)
+                .ipv4(PINGER_IP.octets(), RESPONDER_IP.octets(), 17)
+                .icmpv4_echo_request(id, seq)
+                .write_to_slice(&mut req, &payload)
+                .unwrap();
+            let mut want = vec![0u8; req.len()];
+            PacketBuilder::ethernet2(RESPONDER_MAC, PINGER_MAC)
+                .ipv4(RESPONDER_IP.octets(), PINGER_IP.octets(), DEFAULT_TTL)
+                .icmpv4_echo_reply(id, seq)
+                .write_to_slice(&mut want, &payload)
+                .unwrap();
+            let mut out = vec![0u8; 2048];
+            let got = respond_detailed(&req, RESPONDER_IP, RESPONDER_MAC, &mut out);
+            prop_assert_eq!(got, Some((Answer::EchoReply, want.len())));
+            prop_assert_eq!(&out[..want.len()], &want[..]);
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic(frame in proptest::collection::vec(any::<u8>(), 0..200)) {
             let mut out = [0u8; 256];
