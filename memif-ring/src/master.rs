@@ -51,10 +51,18 @@ impl MasterRxState {
     /// (once) only when the cached view runs out first. Returns (packets, descriptors,
     /// bytes).
     fn scan(&mut self, scratch: &mut RxScratch, max: usize) -> Result<(usize, u16, u64), RingError> {
+        let mut avail = self.head.wrapping_sub(self.tail);
+        let cached = avail > 0;
+        if !cached {
+            avail = self.load_head()?;
+            // an empty ring, the common case of a polling loop: one load, no scan
+            if avail == 0 {
+                return Ok((0, 0, 0));
+            }
+        }
         let mut p = ScanPos::default();
-        let avail = self.head.wrapping_sub(self.tail);
         self.scan_range(scratch, &mut p, avail, max)?;
-        if p.npk < max {
+        if p.npk < max && cached {
             let avail = self.load_head()?;
             self.scan_range(scratch, &mut p, avail, max)?;
         }

@@ -254,10 +254,18 @@ impl SlaveRxState {
         if let Some(e) = &self.setup {
             return Err(e.clone());
         }
+        let mut avail = self.tail.wrapping_sub(self.last_tail);
+        let cached = avail > 0;
+        if !cached {
+            avail = self.load_tail()?;
+            // an empty ring, the common case of a polling loop: one load, no scan
+            if avail == 0 {
+                return Ok((0, 0, 0));
+            }
+        }
         let mut p = ScanPos::default();
-        let avail = self.tail.wrapping_sub(self.last_tail);
         self.scan_range(scratch, &mut p, avail, max)?;
-        if p.npk < max {
+        if p.npk < max && cached {
             let avail = self.load_tail()?;
             self.scan_range(scratch, &mut p, avail, max)?;
         }
