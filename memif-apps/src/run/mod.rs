@@ -214,3 +214,67 @@ pub fn idle_wait(mode: RxMode) -> Duration {
         RxMode::Polling => Duration::ZERO,
     }
 }
+
+/// How often a spinning loop looks at the control channel (connects, disconnects).
+pub const CONTROL_INTERVAL: Duration = Duration::from_millis(1);
+
+/// Paces the looks of a polling loop at the control channel. A look is a system call
+/// of about a microsecond: made every few dozen passes of a loop whose pass takes tens
+/// of nanoseconds, it kept the loop in the kernel most of the time, and a packet that
+/// came meanwhile waited for it. Once per [`CONTROL_INTERVAL`] is plenty for control
+/// messages; the clock is read only every 64 passes.
+#[derive(Debug)]
+pub struct ControlPacer {
+    passes: u32,
+    last: Instant,
+    interval: Duration,
+}
+
+impl ControlPacer {
+    /// A pacer whose first look is due after one [`CONTROL_INTERVAL`].
+    pub fn new() -> ControlPacer {
+        ControlPacer::every(CONTROL_INTERVAL)
+    }
+
+    /// A pacer with its own interval.
+    pub fn every(interval: Duration) -> ControlPacer {
+        ControlPacer { passes: 0, last: Instant::now(), interval }
+    }
+
+    /// Counts a pass; true when this one should look at the control channel.
+    #[inline]
+    pub fn due(&mut self) -> bool {
+        self.passes = self.passes.wrapping_add(1);
+        if self.passes % 64 != 0 {
+            return false;
+        }
+        let now = Instant::now();
+        if now.duration_since(self.last) < self.interval {
+            return false;
+        }
+        self.last = now;
+        true
+    }
+}
+
+impl Default for ControlPacer {
+    fn default() -> Self {
+        ControlPacer::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_pacer_reads_the_clock_every_64_passes() {
+        // an interval already over at every look: due at each 64th pass exactly
+        let mut p = ControlPacer::every(Duration::ZERO);
+        let due: Vec<usize> = (1..=640).filter(|_| p.due()).collect();
+        assert_eq!(due, (1..=10).map(|i| i * 64).collect::<Vec<_>>());
+        // an interval not over: never due, however many passes
+        let mut p = ControlPacer::every(Duration::from_secs(3600));
+        assert_eq!((0..100_000).filter(|_| p.due()).count(), 0);
+    }
+}

@@ -8,7 +8,7 @@ use crate::packet::{build_arp_request, build_echo_request, parse_arp_reply, pars
 use crate::report::{ping_header, ping_reply_line, PingStats, Summary};
 use crate::signals::StopFlag;
 
-use super::{Endpoint, Out};
+use super::{ControlPacer, Endpoint, Out};
 
 /// How long ping waits for the link before giving up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,16 +41,17 @@ type Backlog = VecDeque<(Instant, Vec<u8>)>;
 
 /// Waits until `until` for a received frame that `want` accepts (given the frame and
 /// when it was taken off the ring), looking at the frames left in `backlog` by the last
-/// call first; captures every frame once, as it is taken off the ring.
+/// call first; captures every frame once, as it is taken off the ring. Polling, it looks
+/// at the control channel when `pacer` says.
 fn receive<T>(
     ep: &mut Endpoint,
     mode: RxMode,
     until: Instant,
     stop: &StopFlag,
     backlog: &mut Backlog,
+    pacer: &mut ControlPacer,
     mut want: impl FnMut(&[u8], Instant) -> Option<T>,
 ) -> Result<Option<T>, String> {
-    let mut spins = 0u32;
     loop {
         while let Some((at, f)) = backlog.pop_front() {
             if let Some(found) = want(&f, at) {
@@ -82,8 +83,7 @@ fn receive<T>(
             }
             // a look at the control channel is a system call: not on every pass
             RxMode::Polling => {
-                spins = spins.wrapping_add(1);
-                if spins % super::responder::POLL_EVERY == 0 {
+                if pacer.due() {
                     ep.poll(Duration::ZERO)?;
                 }
             }
@@ -104,6 +104,7 @@ pub fn run(args: &PingArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), 
     let my_mac = args.mac.0;
     let mut buf = vec![0u8; 65536];
     let mut backlog = Backlog::new();
+    let mut pacer = ControlPacer::new();
     // ARP, a request a second until the timeout
     let mut peer_mac = None;
     let arp_deadline = Instant::now() + args.timeout.max(Duration::from_secs(1));
@@ -112,7 +113,9 @@ pub fn run(args: &PingArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), 
         let frame = buf[..n].to_vec();
         send(&mut ep, &frame)?;
         let until = (Instant::now() + Duration::from_secs(1)).min(arp_deadline);
-        peer_mac = receive(&mut ep, mode, until, stop, &mut backlog, |f, _| parse_arp_reply(f, args.dest))?;
+        peer_mac = receive(&mut ep, mode, until, stop, &mut backlog, &mut pacer, |f, _| {
+            parse_arp_reply(f, args.dest)
+        })?;
     }
     let Some(peer_mac) = peer_mac else {
         out.status(&format!("memif ping: no ARP reply from {}", args.dest));
@@ -150,7 +153,7 @@ pub fn run(args: &PingArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), 
         let until = if u64::from(seq) < args.count { t0 + args.interval } else { t0 + args.timeout };
         loop {
             let r: Option<(EchoReply, Instant)> =
-                receive(&mut ep, mode, until, stop, &mut backlog, |f, at| {
+                receive(&mut ep, mode, until, stop, &mut backlog, &mut pacer, |f, at| {
                     parse_echo_reply(f, args.src_ip)
                         .filter(|r| r.id == id && r.from == args.dest)
                         .map(|r| (r, at))

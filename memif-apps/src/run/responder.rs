@@ -7,12 +7,7 @@ use crate::packet::{respond_detailed, Answer};
 use crate::report::{ResponderCounters, Summary};
 use crate::signals::StopFlag;
 
-use super::{idle_wait, Endpoint, Out};
-
-/// Passes of the polling loop between two looks at the control channel: a look is a
-/// system call, too slow to make on every pass when a request is answered in a few
-/// microseconds.
-pub const POLL_EVERY: u32 = 64;
+use super::{idle_wait, ControlPacer, Endpoint, Out};
 
 /// Runs the responder until `stop`; a slave reconnects, a master keeps listening.
 pub fn run(args: &IcmpResponderArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), String> {
@@ -35,7 +30,7 @@ pub fn run(args: &IcmpResponderArgs, stop: &StopFlag, out: Out) -> Result<(Summa
     let mut captured: Vec<Vec<u8>> = Vec::new();
     let capturing = ep.capturing();
     let wait = idle_wait(opts.rx_mode);
-    let mut spins = 0u32;
+    let mut pacer = ControlPacer::new();
     while !stop.should_stop() {
         let mut busy = false;
         if let Some(q) = ep.queues[0].as_mut() {
@@ -115,8 +110,7 @@ pub fn run(args: &IcmpResponderArgs, stop: &StopFlag, out: Out) -> Result<(Summa
         for f in captured.drain(..) {
             ep.capture(&[&f]);
         }
-        spins = spins.wrapping_add(1);
-        if ep.queues[0].is_none() || wait > Duration::ZERO || spins % POLL_EVERY == 0 {
+        if ep.queues[0].is_none() || wait > Duration::ZERO || pacer.due() {
             let timeout = match (&ep.queues[0], busy) {
                 (None, _) => Duration::from_millis(50),
                 (Some(_), true) => Duration::ZERO,

@@ -9,7 +9,7 @@ use crate::packet::{fill_test_frame, stamp_test_frame};
 use crate::report::{RateMeter, Summary, Totals};
 use crate::signals::StopFlag;
 
-use super::{idle_wait, Endpoint, Out};
+use super::{idle_wait, ControlPacer, Endpoint, Out};
 
 /// Whether the run is over. `started` is when the measured window began (after any
 /// warm-up); nothing is over before it.
@@ -78,7 +78,7 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
     let mut meter = RateMeter::new(Instant::now());
     let mut warmup = Warmup::new(args.warmup);
     let mut q_next = 0usize;
-    let mut idle = 0u32;
+    let mut pacer = ControlPacer::new();
     while !stop.should_stop() && !done(&stop_after, packets, started) {
         let Some(q) = ep.queues[0].as_mut() else {
             ep.poll(Duration::from_millis(50))?;
@@ -132,11 +132,10 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
         packets += sent as u64;
         bytes += (sent * size) as u64;
         seq += sent as u64;
-        idle = if sent == 0 { idle + 1 } else { 0 };
         if let Some(line) = meter.poll(Instant::now(), packets, bytes) {
             out.line(&format!("gen: {line}"));
         }
-        if idle > 0 && idle % 64 == 0 || packets % 65536 < sent as u64 {
+        if sent == 0 && pacer.due() || packets % 65536 < sent as u64 {
             ep.poll(Duration::ZERO)?;
         }
     }
@@ -238,7 +237,7 @@ pub fn sink(args: &SinkArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8),
     let wait = idle_wait(opts.rx_mode);
     let capturing = ep.capturing();
     let mut captured: Vec<Vec<u8>> = Vec::new();
-    let mut spins = 0u32;
+    let mut pacer = ControlPacer::new();
     let mut per_burst = SINK_DESCRIPTORS;
     let mut warmup = Warmup::new(args.warmup);
     while !stop.should_stop() && !done(&stop_after, packets, started) {
@@ -275,23 +274,20 @@ pub fn sink(args: &SinkArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8),
         if let Some(line) = meter.poll(Instant::now(), packets, bytes) {
             out.line(&format!("sink: {line}"));
         }
-        if got == 0 {
-            spins += 1;
-            if ep.queues[0].is_none() || wait > Duration::ZERO || spins % 64 == 0 {
-                ep.poll(if ep.queues[0].is_none() { Duration::from_millis(50) } else { wait })?;
-                // The peer left: what it put on the rings before (and counted as sent)
-                // is still ours, read at once (before a stop signal ends the loop).
-                if let Some(mut q) = ep.left[0].take() {
-                    for rx in q.rx.iter_mut() {
-                        loop {
-                            let max = allowed(&stop_after, packets, started, 256);
-                            match rx.drain(max) {
-                                Ok(b) if max > 0 && !b.is_empty() => {
-                                    let c = capturing.then_some(&mut captured);
-                                    take_burst(b, &mut packets, &mut bytes, c);
-                                }
-                                _ => break,
+        if got == 0 && (ep.queues[0].is_none() || wait > Duration::ZERO || pacer.due()) {
+            ep.poll(if ep.queues[0].is_none() { Duration::from_millis(50) } else { wait })?;
+            // The peer left: what it put on the rings before (and counted as sent)
+            // is still ours, read at once (before a stop signal ends the loop).
+            if let Some(mut q) = ep.left[0].take() {
+                for rx in q.rx.iter_mut() {
+                    loop {
+                        let max = allowed(&stop_after, packets, started, 256);
+                        match rx.drain(max) {
+                            Ok(b) if max > 0 && !b.is_empty() => {
+                                let c = capturing.then_some(&mut captured);
+                                take_burst(b, &mut packets, &mut bytes, c);
                             }
+                            _ => break,
                         }
                     }
                 }
