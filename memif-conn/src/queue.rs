@@ -246,6 +246,25 @@ impl TxQueue {
         })
     }
 
+    /// Readies the next free buffer for writing, sending nothing: its first `bytes`
+    /// bytes come into this core's cache, owned, so that the next packet written there
+    /// does not wait for the peer's core. For loops that answer one packet at a time
+    /// (request and reply): call it while idle. Returns whether a buffer was free.
+    pub fn warm(&mut self, bytes: usize) -> Result<bool, QueueError> {
+        let TxQueue { inner, link, index } = self;
+        if !link.is_up() {
+            return Err(QueueError::Down);
+        }
+        let r = match inner {
+            TxInner::Master(q) => q.warm(bytes),
+            TxInner::Slave(q) => q.warm(bytes),
+        };
+        r.map_err(|e| {
+            link.report(format!("TX queue {index}: {e}"));
+            e.into()
+        })
+    }
+
     /// Copies and sends `frames` (chaining frames larger than one buffer); returns how
     /// many went out. Frames that found no room are counted as drops.
     pub fn send(&mut self, frames: &[&[u8]]) -> Result<usize, QueueError> {

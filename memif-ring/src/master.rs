@@ -249,6 +249,19 @@ impl MasterTx {
         Ok(k)
     }
 
+    /// Readies the next free buffer for writing without sending anything: brings the
+    /// first `bytes` bytes of it into this core's cache, owned. For a loop that answers
+    /// one packet at a time (a responder, a ping): call it while idle, and the answer's
+    /// writes do not wait for the peer's core, which read that buffer last. Returns
+    /// whether there was a free buffer.
+    pub fn warm(&mut self, bytes: usize) -> Result<bool, RingError> {
+        if self.alloc_inner(1)? == 0 {
+            return Ok(false);
+        }
+        self.core.touch_first(bytes);
+        Ok(true)
+    }
+
     /// Up to `n` of the buffers the slave posted, validated. Fewer (maybe none) when the
     /// slave posted fewer.
     pub fn alloc(&mut self, n: usize) -> Result<TxBurst<'_>, RingError> {

@@ -390,6 +390,26 @@ impl TxCore {
         self.bufs[usize::from(self.own.wrapping_add(i as u16) & self.ring.mask())]
     }
 
+    /// Writes into the first `bytes` bytes (at most its capacity) of buffer 0 of the
+    /// burst, a zero at the start of each 64-byte line and in its last byte, then ends
+    /// the burst: the lines come to this core's cache as its own, and a packet written
+    /// there later does not wait for the core that last read them (the peer's).
+    pub(crate) fn touch_first(&mut self, bytes: usize) {
+        if self.n == 0 {
+            return;
+        }
+        let b = self.buf(0);
+        let end = bytes.min(b.cap as usize);
+        for off in (0..end).step_by(64).chain(end.checked_sub(1)) {
+            // SAFETY: `b.ptr` addresses `b.cap` bytes validated inside a region of the
+            // ring's memory (slave: at construction; master: at alloc), which the queue
+            // keeps mapped; the slot is not published, so the buffer is ours to write;
+            // `off < end <= b.cap`.
+            unsafe { b.ptr.0.add(off).write_volatile(0) };
+        }
+        self.head.n = 0;
+    }
+
     /// Publishes the first `k` buffers of the burst (see [`TxHead::publish`]).
     pub(crate) fn publish(&mut self, k: usize) -> usize {
         let n = self.head.n;

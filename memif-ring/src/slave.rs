@@ -123,6 +123,19 @@ impl SlaveTx {
         Ok(k)
     }
 
+    /// Readies the next free buffer for writing without sending anything: brings the
+    /// first `bytes` bytes of it into this core's cache, owned. For a loop that answers
+    /// one packet at a time (a responder, a ping): call it while idle, and the answer's
+    /// writes do not wait for the peer's core, which read that buffer last. Returns
+    /// whether there was a free buffer.
+    pub fn warm(&mut self, bytes: usize) -> Result<bool, RingError> {
+        if self.alloc_inner(1)? == 0 {
+            return Ok(false);
+        }
+        self.core.touch_first(bytes);
+        Ok(true)
+    }
+
     /// Up to `n` free buffers (fewer, maybe none, when the master has not returned
     /// enough). Reads `tail` only when the cached view has fewer than `n` free.
     pub fn alloc(&mut self, n: usize) -> Result<TxBurst<'_>, RingError> {

@@ -47,6 +47,7 @@ enum Act {
     Refill,
     Forward { max: usize },
     Counts,
+    Warm { bytes: usize },
     NewRing { region: u16, offset: usize, log2: u8 },
 }
 
@@ -96,6 +97,7 @@ fn act() -> impl Strategy<Value = Act> {
         Just(Act::Refill),
         (0usize..40).prop_map(|max| Act::Forward { max }),
         Just(Act::Counts),
+        prop_oneof![0usize..300, any::<usize>()].prop_map(|bytes| Act::Warm { bytes }),
         (0u16..4, prop_oneof![0usize..1000, any::<usize>()], 0u8..17)
             .prop_map(|(region, offset, log2)| Act::NewRing { region, offset, log2 }),
     ]
@@ -189,6 +191,10 @@ fn apply_act(c: &Conn, q: &mut Q, a: &Act) {
             if let Ok(n) = q.srx.forward_to(&mut q.stx, *max) {
                 assert!(n <= *max);
             }
+        }
+        Act::Warm { bytes } => {
+            let _ = q.mtx.warm(*bytes);
+            let _ = q.stx.warm(*bytes);
         }
         Act::Counts => {
             let size = usize::from(q.stx.ring().size());
