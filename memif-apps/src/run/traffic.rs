@@ -167,15 +167,23 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
 fn send_chained(tx: &mut memif_conn::TxQueue, template: &[u8], seq: u64, want: usize, bs: usize) -> usize {
     let per_frame = |cap: usize| template.len().div_ceil(cap.max(1));
     let asked = want.saturating_mul(per_frame(bs));
-    // a master writes into the slave's buffers, which may be smaller than ours: ask
-    // again for what the frames need in buffers of the size the first one has
-    let needed = match tx.alloc(asked) {
-        Ok(b) if !b.is_empty() => want.saturating_mul(per_frame(b.capacity(0))),
-        _ => asked,
+    // a master writes into the slave's buffers, which may be smaller than ours: then
+    // ask again for what the frames need in buffers of the size the first one has
+    // (an allocation validates every descriptor it hands out: not twice when not needed)
+    let cap = match tx.alloc(asked) {
+        Ok(b) if !b.is_empty() && b.capacity(0) < bs => b.capacity(0),
+        Ok(b) => return fill_chained(b, template, seq, want),
+        Err(_) => return 0,
     };
-    let Ok(mut b) = tx.alloc(needed.max(asked)) else {
-        return 0;
-    };
+    match tx.alloc(want.saturating_mul(per_frame(cap)).max(asked)) {
+        Ok(b) => fill_chained(b, template, seq, want),
+        Err(_) => 0,
+    }
+}
+
+/// Fills `b` with up to `want` stamped copies of `template`, chained, and publishes the
+/// complete ones; returns how many.
+fn fill_chained(mut b: memif_conn::TxBurst<'_>, template: &[u8], seq: u64, want: usize) -> usize {
     let seq_at = crate::packet::ETH_HEADER_LEN;
     let (mut used, mut complete, mut frames) = (0usize, 0usize, 0usize);
     'frames: while frames < want {
