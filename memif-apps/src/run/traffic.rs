@@ -199,10 +199,13 @@ fn fill_chained(mut b: memif_conn::TxBurst<'_>, template: &[u8], seq: u64, want:
                 break 'frames; // a buffer with no room: send what is complete
             }
             buf[..take].copy_from_slice(&template[off..off + take]);
-            // the sequence number, wherever it falls in this piece
-            for (i, byte) in s.iter().enumerate() {
-                if let Some(d) = (seq_at + i).checked_sub(off).filter(|&d| d < take) {
-                    buf[d] = *byte;
+            // the sequence number, wherever it falls in this piece (in the first, but
+            // for buffers of a few bytes)
+            if off < seq_at + s.len() {
+                for (i, byte) in s.iter().enumerate() {
+                    if let Some(d) = (seq_at + i).checked_sub(off).filter(|&d| d < take) {
+                        buf[d] = *byte;
+                    }
                 }
             }
             b.set_len(used, take);
