@@ -481,7 +481,8 @@ impl TxHead {
         if k == 0 {
             return 0;
         }
-        let (packets, bytes) = write_descs(&self.ring, bufs, &lens[..k], &flags[..k], self.own);
+        let (packets, bytes) =
+            write_descs(&self.ring, bufs, &lens[..k], &flags[..k], self.own, self.is_slave);
         self.own = self.own.wrapping_add(k as u16);
         if self.is_slave {
             self.ring.head_atomic().store(self.own, Ordering::Release);
@@ -507,10 +508,19 @@ impl TxHead {
 
 /// Writes the descriptors of burst buffers `0..lens.len()` from slot `own` on: region
 /// and offset from our copy in `bufs`, length clamped to the buffer's capacity. Returns
-/// (packets, bytes). A function of its own so that every input is a local the
-/// descriptor stores cannot alias.
+/// (packets, bytes). A slave writes whole descriptors (the buffers are its own); a
+/// master (`whole` false) writes flags, region and length only, as libmemif and DPDK
+/// do, and leaves the slave's offset word. A function of its own so that every input is
+/// a local the descriptor stores cannot alias.
 #[inline]
-fn write_descs(ring: &Ring, bufs: &[TxBuf], lens: &[u32], flags: &[u16], own: u16) -> (u64, u64) {
+fn write_descs(
+    ring: &Ring,
+    bufs: &[TxBuf],
+    lens: &[u32],
+    flags: &[u16],
+    own: u16,
+    whole: bool,
+) -> (u64, u64) {
     let mask = ring.mask();
     // bufs has ring-size entries: the bound is checked once here, not per slot
     let bufs = &bufs[..=usize::from(mask)];
@@ -520,7 +530,12 @@ fn write_descs(ring: &Ring, bufs: &[TxBuf], lens: &[u32], flags: &[u16], own: u1
         let slot = own.wrapping_add(i as u16);
         let b = bufs[usize::from(slot & mask)];
         let len = len.min(b.cap);
-        ring.write_raw(slot, &RawDesc { flags: fl, region: b.region, length: len, offset: b.offset });
+        let d = RawDesc { flags: fl, region: b.region, length: len, offset: b.offset };
+        if whole {
+            ring.write_raw(slot, &d);
+        } else {
+            ring.write_lo(slot, &d);
+        }
         packets += u64::from(fl & DESC_FLAG_NEXT == 0);
         bytes += u64::from(len);
     }

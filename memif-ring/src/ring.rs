@@ -152,6 +152,15 @@ impl Ring {
         hi.store(d.hi().to_le(), Ordering::Relaxed);
     }
 
+    /// Writes the first word of descriptor `slot & mask` (flags, region, length) with one
+    /// relaxed 8-byte store, leaving the offset word as it is: what a master writes into a
+    /// descriptor the slave posted (the offset is the slave's, already validated).
+    #[inline]
+    pub(crate) fn write_lo(&self, slot: u16, d: &RawDesc) {
+        let (lo, _) = self.desc_words(slot);
+        lo.store(d.lo().to_le(), Ordering::Relaxed);
+    }
+
     /// Descriptor in slot `slot` (taken modulo the ring size), as it is now.
     pub fn descriptor(&self, slot: u16) -> Descriptor {
         let d = self.read_raw(slot);
