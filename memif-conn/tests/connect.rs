@@ -183,11 +183,7 @@ fn interrupt_mode_wakes_poll_and_polling_mode_is_not_signalled() {
     mc.rx_mode = RxMode::Interrupt;
     m.add_interface(mc).unwrap();
     s.add_interface(slave_cfg(0).queue_pairs(2)).unwrap();
-    let mut ev = drive(&mut [&mut m, &mut s], Duration::from_secs(5), |e| {
-        connected(&e[0]) == 1 && connected(&e[1]) == 1
-    });
-    let (mid, mut mq) = take_queues(&mut ev[0]).pop().unwrap();
-    let (_, mut sq) = take_queues(&mut ev[1]).pop().unwrap();
+    let ((mid, mut mq), (_, mut sq)) = connect_pair(&mut m, &mut s);
     // queue 1 polls: MASK_INT set, the slave must not signal it
     mq.rx[1].set_rx_mode(RxMode::Polling);
     let t = std::thread::spawn(move || {
@@ -222,11 +218,7 @@ fn queue_wait_wakes_on_interrupt() {
     mc.interrupts_in_poll = false;
     m.add_interface(mc).unwrap();
     s.add_interface(slave_cfg(0)).unwrap();
-    let mut ev = drive(&mut [&mut m, &mut s], Duration::from_secs(5), |e| {
-        connected(&e[0]) == 1 && connected(&e[1]) == 1
-    });
-    let (_, mut mq) = take_queues(&mut ev[0]).pop().unwrap();
-    let (_, mut sq) = take_queues(&mut ev[1]).pop().unwrap();
+    let ((_, mut mq), (_, mut sq)) = connect_pair(&mut m, &mut s);
     let rx = mq.rx.pop().unwrap();
     let t = std::thread::spawn(move || {
         let start = Instant::now();

@@ -38,11 +38,7 @@ fn a_slave_drains_what_the_master_sent_before_it_disconnected() {
     let mut s = Socket::new(dir.sock(), SocketOptions::default()).unwrap();
     let mid = m.add_interface(master_cfg(0)).unwrap();
     s.add_interface(slave_cfg(0)).unwrap();
-    let mut ev = drive(&mut [&mut m, &mut s], Duration::from_secs(5), |e| {
-        connected(&e[0]) == 1 && connected(&e[1]) == 1
-    });
-    let (_, mut mq) = take_queues(&mut ev[0]).pop().unwrap();
-    let (_, mut sq) = take_queues(&mut ev[1]).pop().unwrap();
+    let ((_, mut mq), (_, mut sq)) = connect_pair(&mut m, &mut s);
     // 300 frames of 60 to 359 bytes on the M2S ring, none read yet
     let f = frames(300, 7);
     let refs: Vec<&[u8]> = f.iter().map(|x| x.as_slice()).collect();
@@ -64,11 +60,7 @@ fn a_master_drains_what_a_closed_slave_sent_chained() {
     let mut sc = slave_cfg(0);
     sc.buffer_size = 1024;
     s.add_interface(sc).unwrap();
-    let mut ev = drive(&mut [&mut m, &mut s], Duration::from_secs(5), |e| {
-        connected(&e[0]) == 1 && connected(&e[1]) == 1
-    });
-    let (_, mut mq) = take_queues(&mut ev[0]).pop().unwrap();
-    let (_, mut sq) = take_queues(&mut ev[1]).pop().unwrap();
+    let ((_, mut mq), (_, mut sq)) = connect_pair(&mut m, &mut s);
     // frames of 60 to 1559 bytes in 1024-byte buffers: many are chained
     let f = frames(200, 9);
     let refs: Vec<&[u8]> = f.iter().map(|x| x.as_slice()).collect();

@@ -119,11 +119,7 @@ impl MasterRig {
             m.add_interface(c).unwrap();
         }
         s.add_interface(slave_cfg(1)).unwrap();
-        let mut ev = drive(&mut [&mut m, &mut s], Duration::from_secs(5), |e| {
-            connected(&e[0]) == 1 && connected(&e[1]) == 1
-        });
-        let (_, mq) = take_queues(&mut ev[0]).pop().unwrap();
-        let (_, sq) = take_queues(&mut ev[1]).pop().unwrap();
+        let ((_, mq), (_, sq)) = connect_pair(&mut m, &mut s);
         MasterRig { _dir: dir, path, m, s, mq, sq, victim_queues: None }
     }
 

@@ -7,7 +7,6 @@ mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use common::*;
 use memif_conn::*;
@@ -66,11 +65,7 @@ fn burst_loop_allocates_nothing() {
     sc.rx_mode = RxMode::Polling;
     m.add_interface(mc).unwrap();
     s.add_interface(sc).unwrap();
-    let mut ev = drive(&mut [&mut m, &mut s], Duration::from_secs(5), |e| {
-        connected(&e[0]) == 1 && connected(&e[1]) == 1
-    });
-    let (_, mut mq) = take_queues(&mut ev[0]).pop().unwrap();
-    let (_, mut sq) = take_queues(&mut ev[1]).pop().unwrap();
+    let ((_, mut mq), (_, mut sq)) = connect_pair(&mut m, &mut s);
     // warm up: first touches of every slot, lazily built state
     for _ in 0..100 {
         round(&mut sq.tx[0], &mut mq.rx[0]);

@@ -69,11 +69,7 @@ fn four_queue_pairs_each_on_its_own_thread() {
     sc.rx_mode = RxMode::Polling;
     m.add_interface(mc).unwrap();
     s.add_interface(sc).unwrap();
-    let mut ev = drive(&mut [&mut m, &mut s], Duration::from_secs(5), |e| {
-        connected(&e[0]) == 1 && connected(&e[1]) == 1
-    });
-    let (_, mq) = take_queues(&mut ev[0]).pop().unwrap();
-    let (_, sq) = take_queues(&mut ev[1]).pop().unwrap();
+    let ((_, mq), (_, sq)) = connect_pair(&mut m, &mut s);
     let mut handles = Vec::new();
     let mut senders = Vec::new();
     for q in sq.tx {

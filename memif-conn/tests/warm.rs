@@ -16,11 +16,7 @@ fn warm_sends_nothing_and_the_next_frame_arrives() {
     let mut s = Socket::new(dir.sock(), SocketOptions::default()).unwrap();
     let mid = m.add_interface(master_cfg(0)).unwrap();
     s.add_interface(slave_cfg(0)).unwrap();
-    let mut ev = drive(&mut [&mut m, &mut s], Duration::from_secs(5), |e| {
-        connected(&e[0]) == 1 && connected(&e[1]) == 1
-    });
-    let (_, mut mq) = take_queues(&mut ev[0]).pop().unwrap();
-    let (_, mut sq) = take_queues(&mut ev[1]).pop().unwrap();
+    let ((_, mut mq), (_, mut sq)) = connect_pair(&mut m, &mut s);
     for _ in 0..3 {
         assert!(matches!(sq.tx[0].warm(256), Ok(true)));
         assert!(matches!(mq.tx[0].warm(256), Ok(true)));

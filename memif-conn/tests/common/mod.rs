@@ -58,6 +58,16 @@ pub fn drive(
     panic!("timed out; events so far: {all:?}");
 }
 
+/// Polls a master's and a slave's socket until each has one interface connected;
+/// returns the master's and the slave's (interface, queues).
+pub fn connect_pair(m: &mut Socket, s: &mut Socket) -> ((InterfaceId, Queues), (InterfaceId, Queues)) {
+    let mut ev =
+        drive(&mut [m, s], Duration::from_secs(5), |e| connected(&e[0]) == 1 && connected(&e[1]) == 1);
+    let mq = take_queues(&mut ev[0]).pop().expect("the master's queues");
+    let sq = take_queues(&mut ev[1]).pop().expect("the slave's queues");
+    (mq, sq)
+}
+
 pub fn connected(evs: &[Event]) -> usize {
     evs.iter().filter(|e| matches!(e, Event::Connected { .. })).count()
 }
