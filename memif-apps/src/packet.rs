@@ -9,6 +9,7 @@
 
 use std::net::Ipv4Addr;
 
+use etherparse::checksum::Sum16BitWords;
 use etherparse::{
     ArpEthIpv4Packet, ArpOperation, ArpPacket, ArpPacketSlice, EtherType, Ethernet2Header, Ethernet2Slice,
     Icmpv4Header, Icmpv4Slice, Icmpv4Type, IpNumber, Ipv4Slice, PacketBuilder,
@@ -140,13 +141,12 @@ fn echo_reply(
     let [e, f, g, h] = to_ip;
     // version 4, 5 words; total length; id 0; don't fragment; TTL; ICMP; checksum 0
     let mut ip = [0x45, 0, l0, l1, 0, 0, 0x40, 0, DEFAULT_TTL, 1, 0, 0, a, b, c, d, e, f, g, h];
-    let ip_sum = !ones_complement_sum(&ip);
+    let ip_sum = Sum16BitWords::new().add_slice(&ip).ones_complement().to_be();
     ip[10..12].copy_from_slice(&ip_sum.to_be_bytes());
     head[ETH_HEADER_LEN..].copy_from_slice(&ip);
     // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), the type and code word m becoming 0
-    let old_word = u16::from_be_bytes([t0, t1]);
-    let old_sum = u16::from_be_bytes([c0, c1]);
-    let mut sum = !fold(u32::from(!old_sum) + u32::from(!old_word));
+    let mut sum =
+        Sum16BitWords::new().add_2bytes([!c0, !c1]).add_2bytes([!t0, !t1]).ones_complement().to_be();
     // a message of zeros alone sums to +0, its checksum is 0xffff; any other message
     // whose sum is 0xffff has the checksum 0, as the equation gives
     if sum == 0 && rest.iter().all(|&b| b == 0) {
@@ -162,19 +162,6 @@ fn echo_reply(
 
 /// Length of an IPv4 header without options.
 const IPV4_HEADER_LEN: usize = 20;
-
-/// The 16-bit one's complement sum of `bytes` (an even number of them).
-fn ones_complement_sum(bytes: &[u8]) -> u16 {
-    fold(bytes.chunks_exact(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum())
-}
-
-/// Folds the carries of a 32-bit sum into 16 bits, one's complement style.
-fn fold(mut sum: u32) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
-}
 
 /// Builds a broadcast ARP request from `src_mac`/`src_ip` asking who has `target_ip`.
 pub fn build_arp_request(
