@@ -57,11 +57,7 @@ pub struct PingStats {
     transmitted: u64,
     received: u64,
     corrupted: u64,
-    rtt_min_ms: f64,
-    rtt_max_ms: f64,
-    rtt_sum_ms: f64,
-    rtt_sum_sq_ms: f64,
-    /// Every round trip, for the median.
+    /// Every round trip, in milliseconds, in the order the replies came.
     rtts_ms: Vec<f64>,
 }
 
@@ -84,17 +80,7 @@ pub struct RttStats {
 impl PingStats {
     /// Nothing sent yet to `dest`.
     pub fn new(dest: Ipv4Addr) -> PingStats {
-        PingStats {
-            dest,
-            transmitted: 0,
-            received: 0,
-            corrupted: 0,
-            rtt_min_ms: f64::INFINITY,
-            rtt_max_ms: 0.0,
-            rtt_sum_ms: 0.0,
-            rtt_sum_sq_ms: 0.0,
-            rtts_ms: Vec::new(),
-        }
+        PingStats { dest, transmitted: 0, received: 0, corrupted: 0, rtts_ms: Vec::new() }
     }
 
     /// Counts an echo request sent.
@@ -109,10 +95,6 @@ impl PingStats {
         if !reply.payload_ok {
             self.corrupted += 1;
         }
-        self.rtt_min_ms = self.rtt_min_ms.min(ms);
-        self.rtt_max_ms = self.rtt_max_ms.max(ms);
-        self.rtt_sum_ms += ms;
-        self.rtt_sum_sq_ms += ms * ms;
         self.rtts_ms.push(ms);
     }
 
@@ -136,21 +118,15 @@ impl PingStats {
 
     /// Round-trip statistics, if any reply came.
     pub fn rtt(&self) -> Option<RttStats> {
-        if self.received == 0 {
-            return None;
-        }
-        let n = self.received as f64;
-        let avg = self.rtt_sum_ms / n;
-        let var = (self.rtt_sum_sq_ms / n - avg * avg).max(0.0);
         let mut sorted = self.rtts_ms.clone();
         sorted.sort_by(f64::total_cmp);
+        let (&min, &max) = (sorted.first()?, sorted.last()?);
+        let n = sorted.len() as f64;
+        let avg = self.rtts_ms.iter().sum::<f64>() / n;
+        let var = (self.rtts_ms.iter().map(|r| r * r).sum::<f64>() / n - avg * avg).max(0.0);
         let mid = sorted.len() / 2;
-        let median = match sorted.len() {
-            0 => avg,
-            l if l % 2 == 1 => sorted[mid],
-            _ => (sorted[mid - 1] + sorted[mid]) / 2.0,
-        };
-        Some(RttStats { min: self.rtt_min_ms, avg, max: self.rtt_max_ms, mdev: var.sqrt(), median })
+        let median = if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 };
+        Some(RttStats { min, avg, max, mdev: var.sqrt(), median })
     }
 
     /// ping's closing lines, e.g.
