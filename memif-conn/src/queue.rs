@@ -55,6 +55,14 @@ impl Link {
         }
         self.wake.notify();
     }
+    /// Passes `r` on; a ring error is first reported as the fault of `queue` (which
+    /// tears the connection down), e.g. `TX queue 0: <error>`.
+    fn checked<T>(&self, queue: std::fmt::Arguments<'_>, r: Result<T, RingError>) -> Result<T, QueueError> {
+        r.map_err(|e| {
+            self.report(format!("{queue}: {e}"));
+            e.into()
+        })
+    }
     pub(crate) fn take_fault(&self) -> Option<String> {
         self.fault.lock().ok().and_then(|mut f| f.take())
     }
@@ -118,10 +126,7 @@ impl RxQueue {
             RxInner::Master(q) => q.rx_burst(max),
             RxInner::Slave(q) => q.rx_burst(max),
         };
-        r.map_err(|e| {
-            link.report(format!("RX queue {index}: {e}"));
-            e.into()
-        })
+        link.checked(format_args!("RX queue {index}"), r)
     }
 
     /// Receives up to `max` packets the peer put on the ring, also after the link went
@@ -149,10 +154,9 @@ impl RxQueue {
             return Err(QueueError::Down);
         }
         match (&mut self.inner, &mut tx.inner) {
-            (RxInner::Slave(rx), TxInner::Slave(t)) => rx.forward_to(t, max).map_err(|e| {
-                self.link.report(format!("forwarding RX queue {}: {e}", self.index));
-                e.into()
-            }),
+            (RxInner::Slave(rx), TxInner::Slave(t)) => {
+                self.link.checked(format_args!("forwarding RX queue {}", self.index), rx.forward_to(t, max))
+            }
             _ => Err(QueueError::Unsupported("zero-copy forwarding needs two slave queues")),
         }
     }
@@ -240,10 +244,7 @@ impl TxQueue {
             TxInner::Master(q) => q.alloc(n),
             TxInner::Slave(q) => q.alloc(n),
         };
-        r.map_err(|e| {
-            link.report(format!("TX queue {index}: {e}"));
-            e.into()
-        })
+        link.checked(format_args!("TX queue {index}"), r)
     }
 
     /// Readies the next free buffer for writing, sending nothing: its first `bytes`
@@ -259,10 +260,7 @@ impl TxQueue {
             TxInner::Master(q) => q.warm(bytes),
             TxInner::Slave(q) => q.warm(bytes),
         };
-        r.map_err(|e| {
-            link.report(format!("TX queue {index}: {e}"));
-            e.into()
-        })
+        link.checked(format_args!("TX queue {index}"), r)
     }
 
     /// Copies and sends `frames` (chaining frames larger than one buffer); returns how
@@ -276,10 +274,7 @@ impl TxQueue {
             TxInner::Master(q) => q.send(frames),
             TxInner::Slave(q) => q.send(frames),
         };
-        r.map_err(|e| {
-            link.report(format!("TX queue {index}: {e}"));
-            e.into()
-        })
+        link.checked(format_args!("TX queue {index}"), r)
     }
 
     /// Packets published to the peer that it has not given back yet (0: the peer has
