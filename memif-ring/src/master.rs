@@ -5,9 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::queue::{
-    descriptors_needed, finish_scan, scan_descs, ReleaseRx, RxScratch, ScanPos, TxBuf, TxCore,
-};
+use crate::queue::{descriptors_needed, scan_descs, ReleaseRx, RxScan, RxScratch, ScanPos, TxBuf, TxCore};
 use crate::{Interrupt, QueueCounters, Ring, RingError, RxBurst, RxMode, TxBurst};
 
 #[derive(Debug)]
@@ -46,27 +44,22 @@ impl MasterRxState {
         self.head = head;
         Ok(distance)
     }
+}
 
-    /// Validates the descriptors of up to `max` packets into `scratch`, reading `head`
-    /// (once) only when the cached view runs out first. Returns (packets, descriptors,
-    /// bytes).
-    fn scan(&mut self, scratch: &mut RxScratch, max: usize) -> Result<(usize, u16, u64), RingError> {
-        let mut avail = self.head.wrapping_sub(self.tail);
-        let cached = avail > 0;
-        if !cached {
-            avail = self.load_head()?;
-            // an empty ring, the common case of a polling loop: one load, no scan
-            if avail == 0 {
-                return Ok((0, 0, 0));
-            }
-        }
-        let mut p = ScanPos::default();
-        self.scan_range(scratch, &mut p, avail, max)?;
-        if p.npk < max && cached {
-            let avail = self.load_head()?;
-            self.scan_range(scratch, &mut p, avail, max)?;
-        }
-        finish_scan(&self.ring, scratch, &p)
+impl RxScan for MasterRxState {
+    #[inline]
+    fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    #[inline]
+    fn cached_avail(&self) -> u16 {
+        self.head.wrapping_sub(self.tail)
+    }
+
+    #[inline]
+    fn reload(&mut self) -> Result<u16, RingError> {
+        self.load_head()
     }
 
     #[inline]
@@ -122,7 +115,7 @@ impl MasterRx {
     /// shared memory is untouched and `errors` is counted.
     pub fn rx_burst(&mut self, max: usize) -> Result<RxBurst<'_>, RingError> {
         let st = &mut self.st;
-        let (npk, ndesc, bytes) = match st.scan(&mut self.scratch, max) {
+        let (npk, ndesc, bytes) = match st.scan_burst(&mut self.scratch, max) {
             Ok(v) => v,
             Err(e) => {
                 st.counters.errors += 1;

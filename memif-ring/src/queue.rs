@@ -141,6 +141,47 @@ pub(crate) fn finish_scan(
     Ok((p.npk, complete, p.bytes))
 }
 
+/// A receive role's view of its ring, for the scan both roles share.
+pub(crate) trait RxScan {
+    /// The ring.
+    fn ring(&self) -> &Ring;
+    /// Descriptors waiting by the cached peer index (no load).
+    fn cached_avail(&self) -> u16;
+    /// Reloads and checks the peer's index; descriptors waiting.
+    fn reload(&mut self) -> Result<u16, RingError>;
+    /// Scans the waiting descriptors up to `avail` into `scratch` (see [`scan_descs`]).
+    fn scan_range(
+        &self,
+        scratch: &mut RxScratch,
+        p: &mut ScanPos,
+        avail: u16,
+        max: usize,
+    ) -> Result<(), RingError>;
+
+    /// Validates the descriptors of up to `max` packets into `scratch`, reading the
+    /// peer's index (once) only when the cached view runs out first: an empty ring, the
+    /// common case of a polling loop, costs one load. Returns (packets, descriptors,
+    /// bytes).
+    #[inline]
+    fn scan_burst(&mut self, scratch: &mut RxScratch, max: usize) -> Result<(usize, u16, u64), RingError> {
+        let mut avail = self.cached_avail();
+        let cached = avail > 0;
+        if !cached {
+            avail = self.reload()?;
+            if avail == 0 {
+                return Ok((0, 0, 0));
+            }
+        }
+        let mut p = ScanPos::default();
+        self.scan_range(scratch, &mut p, avail, max)?;
+        if p.npk < max && cached {
+            let avail = self.reload()?;
+            self.scan_range(scratch, &mut p, avail, max)?;
+        }
+        finish_scan(self.ring(), scratch, &p)
+    }
+}
+
 /// Returns the slots of a burst to the peer.
 pub(crate) trait ReleaseRx {
     fn release_rx(&mut self, ndesc: u16);

@@ -14,7 +14,7 @@ use memif_shm::Layout;
 
 use crate::memory::BufPtr;
 use crate::queue::{
-    descriptors_needed, finish_scan, scan_descs, ReleaseRx, RxScratch, ScanPos, TxBuf as Buf, TxCore,
+    descriptors_needed, scan_descs, ReleaseRx, RxScan, RxScratch, ScanPos, TxBuf as Buf, TxCore,
 };
 use crate::ring::RawDesc;
 use crate::{Interrupt, QueueCounters, Ring, RingError, RxBurst, RxMode, TxBurst};
@@ -260,29 +260,31 @@ impl SlaveRxState {
         Ok(distance)
     }
 
-    /// Checks the lengths and flags of up to `max` packets into `scratch`, reading
-    /// `tail` (once) only when the cached view runs out first; buffers come from our
-    /// table. Returns (packets, descriptors, bytes).
+    /// Checks the lengths and flags of up to `max` packets into `scratch` (see
+    /// [`RxScan::scan_burst`]); buffers come from our table. Returns (packets,
+    /// descriptors, bytes).
     fn scan(&mut self, scratch: &mut RxScratch, max: usize) -> Result<(usize, u16, u64), RingError> {
         if let Some(e) = &self.setup {
             return Err(e.clone());
         }
-        let mut avail = self.tail.wrapping_sub(self.last_tail);
-        let cached = avail > 0;
-        if !cached {
-            avail = self.load_tail()?;
-            // an empty ring, the common case of a polling loop: one load, no scan
-            if avail == 0 {
-                return Ok((0, 0, 0));
-            }
-        }
-        let mut p = ScanPos::default();
-        self.scan_range(scratch, &mut p, avail, max)?;
-        if p.npk < max && cached {
-            let avail = self.load_tail()?;
-            self.scan_range(scratch, &mut p, avail, max)?;
-        }
-        finish_scan(&self.ring, scratch, &p)
+        self.scan_burst(scratch, max)
+    }
+}
+
+impl RxScan for SlaveRxState {
+    #[inline]
+    fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    #[inline]
+    fn cached_avail(&self) -> u16 {
+        self.tail.wrapping_sub(self.last_tail)
+    }
+
+    #[inline]
+    fn reload(&mut self) -> Result<u16, RingError> {
+        self.load_tail()
     }
 
     #[inline]
