@@ -180,6 +180,8 @@ fn take_posted(
     let mask = ring.mask();
     // ring-size entries: checked once here, not per slot
     let bufs = &mut bufs[..=usize::from(mask)];
+    // we write these descriptors back (length, flags) once filled: ask for them owned
+    ring.prefetch_for_write(own, k);
     for i in 0..k {
         let slot = own.wrapping_add(i as u16);
         let d = ring.read_raw(slot);

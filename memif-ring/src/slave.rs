@@ -298,6 +298,9 @@ impl RxScan for SlaveRxState {
         let mask = self.ring.mask();
         // the table has ring-size entries: checked once here, not per slot
         let table = &self.table[..=usize::from(mask)];
+        // refilling writes these descriptors back once received: ask for them owned
+        let n = usize::from(avail.saturating_sub(p.i)).min(max.saturating_sub(p.npk));
+        self.ring.prefetch_for_write(self.last_tail.wrapping_add(p.i), n);
         scan_descs(&self.ring, self.last_tail, avail, max, self.buffer_size, scratch, p, |slot, _| {
             Ok(table[usize::from(slot & mask)].ptr)
         })
