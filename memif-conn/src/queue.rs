@@ -234,6 +234,15 @@ impl TxQueue {
         self.link.is_up()
     }
 
+    /// Descriptors in this queue's ring: a burst never has more buffers, so a packet
+    /// chained over more buffers than this can never be sent.
+    pub fn ring_size(&self) -> usize {
+        usize::from(match &self.inner {
+            TxInner::Master(q) => q.ring().size(),
+            TxInner::Slave(q) => q.ring().size(),
+        })
+    }
+
     /// Up to `n` buffers to fill; commit the burst to publish them in one store.
     pub fn alloc(&mut self, n: usize) -> Result<TxBurst<'_>, QueueError> {
         let TxQueue { inner, link, index } = self;

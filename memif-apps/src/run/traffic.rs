@@ -79,11 +79,17 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
     let mut warmup = Warmup::new(args.warmup);
     let mut q_next = 0usize;
     let mut pacer = ControlPacer::new();
+    // whether a frame fits in the ring of this link (checked once a buffer is posted)
+    let mut fits = false;
     while !stop.should_stop() && !done(&stop_after, packets, started) {
         let Some(q) = ep.queues[0].as_mut() else {
+            fits = false;
             ep.poll(Duration::from_millis(50))?;
             continue;
         };
+        if !fits {
+            fits = frame_fits(&mut q.tx[0], size)?;
+        }
         if started.is_none() {
             let now = Instant::now();
             if warmup.over(now) {
@@ -158,6 +164,25 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
         }
     }
     finish_traffic(&mut ep, "gen", &meter, packets, bytes, out, Summary::Gen)
+}
+
+/// Whether a `size`-byte frame fits in the ring of `tx`, chained over buffers of the
+/// size of the first free one (false while none is free). An error if it never can
+/// (more buffers than the ring has): gen would send nothing for ever.
+fn frame_fits(tx: &mut memif_conn::TxQueue, size: usize) -> Result<bool, String> {
+    let ring = tx.ring_size();
+    let cap = match tx.alloc(1) {
+        Ok(b) if !b.is_empty() => b.capacity(0), // dropped uncommitted: publishes nothing
+        _ => return Ok(false),
+    };
+    let needed = size.div_ceil(cap.max(1));
+    if needed > ring {
+        return Err(format!(
+            "a {size}-byte frame needs {needed} buffers of {cap} bytes, more than the ring's {ring} \
+             descriptors: it can never be sent (use larger buffers, a larger ring or smaller frames)"
+        ));
+    }
+    Ok(true)
 }
 
 /// Sends up to `want` copies of `template` (each stamped with its sequence number from
