@@ -683,6 +683,30 @@ impl TxBurst<'_> {
         self.lens[i] = len.min(u32::MAX as usize) as u32;
     }
 
+    /// Lets `fill(i, buffer)` write each buffer of the burst in turn (`buffer` is buffer
+    /// `i`, its whole capacity) and return its data length (clamped to the capacity when
+    /// published): [`TxBurst::buffer_mut`] and [`TxBurst::set_len`] for every `i`, in one
+    /// pass without an index check per buffer. A length of 0 leaves the buffer empty;
+    /// commit only the ones to send.
+    #[inline]
+    pub fn fill_each(&mut self, mut fill: impl FnMut(usize, &mut [u8]) -> usize) {
+        let n = self.lens.len();
+        // the burst's slots, from `own` to the ring's end, then from its start
+        let start = usize::from(self.own & self.mask);
+        let first = n.min(self.bufs.len().saturating_sub(start));
+        let (to_end, wrapped) = (&self.bufs[start..start + first], &self.bufs[..n - first]);
+        let (lens_to_end, lens_wrapped) = self.lens.split_at_mut(first);
+        for (base, bufs, lens) in [(0, to_end, lens_to_end), (first, wrapped, lens_wrapped)] {
+            for (j, (b, len)) in bufs.iter().zip(lens).enumerate() {
+                // SAFETY: as in `buffer_mut`: `b` is a buffer of this burst (slot
+                // `own + base + j`), its `cap` bytes validated inside the ring's memory,
+                // not published; the slice lives only for this call of `fill`.
+                let buf = unsafe { std::slice::from_raw_parts_mut(b.ptr.0, b.cap as usize) };
+                *len = fill(base + j, buf).min(u32::MAX as usize) as u32;
+            }
+        }
+    }
+
     /// Marks buffer `i` as continued in buffer `i + 1` (NEXT): a chained packet.
     ///
     /// # Panics

@@ -115,17 +115,10 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
             tx.send(&refs).unwrap_or(0)
         } else {
             match tx.alloc(want) {
-                Ok(b) if !b.is_empty() && b.capacity(0) < size => {
-                    chained = true;
-                    0 // dropped uncommitted: publishes nothing
-                }
-                Ok(mut b) => {
-                    let n = b.len();
-                    for i in 0..n {
-                        stamp_test_frame(&mut b.buffer_mut(i)[..size], &template, seq + i as u64);
-                        b.set_len(i, size);
-                    }
-                    b.commit(n)
+                Ok(b) => {
+                    let (sent, too_small) = send_whole(b, &template, seq);
+                    chained |= too_small;
+                    sent
                 }
                 Err(_) => 0,
             }
@@ -164,6 +157,26 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
         }
     }
     finish_traffic(&mut ep, "gen", &meter, packets, bytes, out, Summary::Gen)
+}
+
+/// Fills `b` with stamped copies of `template`, each whole in one buffer, and publishes
+/// them up to the first buffer too small for a frame (a master writes into buffers the
+/// slave sized, each as it likes). Returns frames sent and whether a buffer was too
+/// small: then chain from now on.
+fn send_whole(mut b: memif_conn::TxBurst<'_>, template: &[u8], seq: u64) -> (usize, bool) {
+    let (size, n) = (template.len(), b.len());
+    let mut fit = n;
+    b.fill_each(|i, buf| match buf.get_mut(..size) {
+        Some(dst) if i < fit => {
+            stamp_test_frame(dst, template, seq + i as u64);
+            size
+        }
+        _ => {
+            fit = fit.min(i);
+            0
+        }
+    });
+    (b.commit(fit), fit < n)
 }
 
 /// Whether a `size`-byte frame fits in the ring of `tx`, chained over buffers of the
@@ -384,5 +397,57 @@ mod tests {
         assert!(w.begun());
         assert!(!w.over(t0 + Duration::from_millis(999)));
         assert!(w.over(t0 + Duration::from_secs(1)));
+    }
+
+    /// A slave's M2S ring with its 16 buffers posted, one of them (slot 2) posted
+    /// shorter than `short`: the slave sizes the buffers it posts, each as it likes. The
+    /// master's transmit queue over it, and the slave's receive queue.
+    fn posted_with_one_short(short: u32) -> (memif_ring::MasterTx, memif_ring::SlaveRx) {
+        use memif_proto::{Descriptor, Direction};
+        let layout = memif_shm::Layout { log2_ring_size: 4, buffer_size: 2048, ..Default::default() };
+        let mem = std::sync::Arc::new(memif_ring::Memory::new(layout.create_regions("gen-test").unwrap()));
+        let ring =
+            || memif_ring::Ring::new(mem.clone(), 0, layout.ring_offset(Direction::M2S, 0), 4).unwrap();
+        ring().init(&layout, Direction::M2S, 0);
+        let irq = memif_ring::Interrupt::new().unwrap();
+        let mut rx = memif_ring::SlaveRx::new(ring(), &layout, 0, irq.clone());
+        assert_eq!(rx.refill(), 16);
+        let d = ring().descriptor(2);
+        ring().set_descriptor(2, &Descriptor::new(0, d.region.get(), short, d.offset.get()));
+        (memif_ring::MasterTx::new(ring(), 2048, irq), rx)
+    }
+
+    #[test]
+    fn whole_frames_stop_at_a_buffer_posted_too_small_for_them() {
+        let (mut tx, mut rx) = posted_with_one_short(1000);
+        let mut template = vec![0u8; 1500];
+        fill_test_frame(&mut template, 0);
+        // it sliced buffer 2 to 1500 bytes and panicked: a slave could crash gen
+        let (sent, too_small) = send_whole(tx.alloc(16).unwrap(), &template, 7);
+        assert_eq!((sent, too_small), (2, true));
+        assert_eq!(tx.counters().packets, 2);
+        let b = rx.rx_burst(16).unwrap();
+        assert_eq!(b.len(), 2);
+        for (k, p) in b.iter().enumerate() {
+            let f = p.to_vec();
+            assert_eq!(f.len(), 1500);
+            assert_eq!(crate::packet::test_frame_seq(&f), Some(7 + k as u64));
+        }
+    }
+
+    #[test]
+    fn chained_frames_use_a_short_buffer_as_it_is() {
+        let (mut tx, mut rx) = posted_with_one_short(1000);
+        let mut template = vec![0u8; 1500];
+        fill_test_frame(&mut template, 0);
+        // 2 frames whole in slots 0 and 1, the third over slots 2 (1000 bytes) and 3
+        let sent = fill_chained(tx.alloc(16).unwrap(), &template, 0, 3);
+        assert_eq!(sent, 3);
+        let b = rx.rx_burst(16).unwrap();
+        let lens: Vec<(usize, usize)> = b.iter().map(|p| (p.num_segments(), p.len())).collect();
+        assert_eq!(lens, [(1, 1500), (1, 1500), (2, 1500)]);
+        for (k, p) in b.iter().enumerate() {
+            assert_eq!(crate::packet::test_frame_seq(&p.to_vec()), Some(k as u64));
+        }
     }
 }
