@@ -103,7 +103,7 @@ pub fn gen(args: &GenArgs, stop: &StopFlag, out: Out) -> Result<(Summary, u8), S
         let tx = &mut q.tx[q_next % nq];
         q_next = q_next.wrapping_add(1);
         let sent = if chained && !capturing {
-            send_chained(tx, &template, seq, want, opts.buffer_size as usize)
+            send_chained(tx, &template, seq, want, opts.buffer_size as usize)?
         } else if chained {
             if frames.len() != want {
                 frames.resize_with(want, || vec![0u8; size]);
@@ -201,8 +201,16 @@ fn frame_fits(tx: &mut memif_conn::TxQueue, size: usize) -> Result<bool, String>
 /// Sends up to `want` copies of `template` (each stamped with its sequence number from
 /// `seq`) chained over as many buffers as each needs, copied straight into the ring's
 /// buffers; a frame that does not fit whole waits for the next burst. Returns frames
-/// sent. `bs` (our buffer size) estimates the buffers a frame needs.
-fn send_chained(tx: &mut memif_conn::TxQueue, template: &[u8], seq: u64, want: usize, bs: usize) -> usize {
+/// sent. `bs` (our buffer size) estimates the buffers a frame needs. An error if the
+/// next buffer has no room at all (a slave posted it with length 0): nothing could
+/// ever be sent.
+fn send_chained(
+    tx: &mut memif_conn::TxQueue,
+    template: &[u8],
+    seq: u64,
+    want: usize,
+    bs: usize,
+) -> Result<usize, String> {
     let per_frame = |cap: usize| template.len().div_ceil(cap.max(1));
     let asked = want.saturating_mul(per_frame(bs));
     // a master writes into the slave's buffers, which may be smaller than ours: then
@@ -211,17 +219,22 @@ fn send_chained(tx: &mut memif_conn::TxQueue, template: &[u8], seq: u64, want: u
     let cap = match tx.alloc(asked) {
         Ok(b) if !b.is_empty() && b.capacity(0) < bs => b.capacity(0),
         Ok(b) => return fill_chained(b, template, seq, want),
-        Err(_) => return 0,
+        Err(_) => return Ok(0),
     };
     match tx.alloc(want.saturating_mul(per_frame(cap)).max(asked)) {
         Ok(b) => fill_chained(b, template, seq, want),
-        Err(_) => 0,
+        Err(_) => Ok(0),
     }
 }
 
 /// Fills `b` with up to `want` stamped copies of `template`, chained, and publishes the
-/// complete ones; returns how many.
-fn fill_chained(mut b: memif_conn::TxBurst<'_>, template: &[u8], seq: u64, want: usize) -> usize {
+/// complete ones; returns how many. An error if the burst's first buffer has no room.
+fn fill_chained(
+    mut b: memif_conn::TxBurst<'_>,
+    template: &[u8],
+    seq: u64,
+    want: usize,
+) -> Result<usize, String> {
     let seq_at = crate::packet::ETH_HEADER_LEN;
     let (mut used, mut complete, mut frames) = (0usize, 0usize, 0usize);
     'frames: while frames < want {
@@ -234,7 +247,11 @@ fn fill_chained(mut b: memif_conn::TxBurst<'_>, template: &[u8], seq: u64, want:
             let buf = b.buffer_mut(used);
             let take = buf.len().min(template.len() - off);
             if take == 0 {
-                break 'frames; // a buffer with no room: send what is complete
+                if used == 0 {
+                    // it stays first in line: waiting would wait for ever
+                    return Err("the peer posted a buffer of 0 bytes: gen cannot send into it".into());
+                }
+                break 'frames; // send what is complete; the next burst starts here
             }
             buf[..take].copy_from_slice(&template[off..off + take]);
             // the sequence number, wherever it falls in this piece (in the first, but
@@ -255,7 +272,7 @@ fn fill_chained(mut b: memif_conn::TxBurst<'_>, template: &[u8], seq: u64, want:
         frames += 1;
     }
     b.commit(complete);
-    frames
+    Ok(frames)
 }
 
 fn finish_traffic(
@@ -442,12 +459,27 @@ mod tests {
         fill_test_frame(&mut template, 0);
         // 2 frames whole in slots 0 and 1, the third over slots 2 (1000 bytes) and 3
         let sent = fill_chained(tx.alloc(16).unwrap(), &template, 0, 3);
-        assert_eq!(sent, 3);
+        assert_eq!(sent, Ok(3));
         let b = rx.rx_burst(16).unwrap();
         let lens: Vec<(usize, usize)> = b.iter().map(|p| (p.num_segments(), p.len())).collect();
         assert_eq!(lens, [(1, 1500), (1, 1500), (2, 1500)]);
         for (k, p) in b.iter().enumerate() {
             assert_eq!(crate::packet::test_frame_seq(&p.to_vec()), Some(k as u64));
         }
+    }
+
+    #[test]
+    fn a_buffer_posted_empty_is_an_error_once_it_is_first_in_line() {
+        let (mut tx, mut rx) = posted_with_one_short(0);
+        let mut template = vec![0u8; 1500];
+        fill_test_frame(&mut template, 0);
+        // slots 0 and 1 carry two frames; the burst stops at the empty slot 2
+        assert_eq!(fill_chained(tx.alloc(16).unwrap(), &template, 0, 8), Ok(2));
+        assert_eq!(rx.rx_burst(16).unwrap().len(), 2);
+        // now it is first: an error, not a gen that sends nothing for ever
+        let e = fill_chained(tx.alloc(16).unwrap(), &template, 2, 8).unwrap_err();
+        assert!(e.contains("0 bytes"), "{e}");
+        let (sent, too_small) = send_whole(tx.alloc(16).unwrap(), &template, 2);
+        assert_eq!((sent, too_small), (0, true));
     }
 }
