@@ -289,13 +289,10 @@ impl MasterTx {
     pub fn send_with(
         &mut self,
         n: usize,
-        mut fill: impl FnMut(usize, &mut [u8]) -> usize,
+        fill: impl FnMut(usize, &mut [u8]) -> usize,
     ) -> Result<usize, RingError> {
         let mut burst = self.alloc(n)?;
-        for i in 0..burst.len() {
-            let len = fill(i, burst.buffer_mut(i));
-            burst.set_len(i, len);
-        }
+        burst.fill_each(fill);
         Ok(burst.commit_all())
     }
 
