@@ -256,7 +256,9 @@ fn fill_chained(
             buf[..take].copy_from_slice(&template[off..off + take]);
             // the sequence number, wherever it falls in this piece (in the first, but
             // for buffers of a few bytes)
-            if off < seq_at + s.len() {
+            if off == 0 && take >= seq_at + s.len() {
+                buf[seq_at..seq_at + s.len()].copy_from_slice(&s);
+            } else if off < seq_at + s.len() {
                 for (i, byte) in s.iter().enumerate() {
                     if let Some(d) = (seq_at + i).checked_sub(off).filter(|&d| d < take) {
                         buf[d] = *byte;
