@@ -116,7 +116,7 @@ pub struct InterfaceArgs {
     pub socket: SocketAddr,
 
     /// Interface name sent to the peer in CONNECT/CONNECTED (at most 31 bytes).
-    /// Default: memif<ID>.
+    /// Default: `memif<ID>`.
     #[arg(long, value_name = "NAME", value_parser = parse_name)]
     pub name: Option<InterfaceName>,
 

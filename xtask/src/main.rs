@@ -15,8 +15,12 @@
 //!    a message naming each missing program and the package that provides it.
 //! 2. `cargo fmt --all --check`
 //! 3. `cargo clippy --workspace --all-targets -- -D warnings`
-//! 4. `cargo test --workspace --no-fail-fast`: unit tests, doc tests and every
+//! 4. `cargo doc --workspace --no-deps` with `RUSTDOCFLAGS=-D warnings`: doc comments
+//!    whose links do not resolve, or whose text rustdoc reads as HTML, fail it.
+//! 5. `cargo test --workspace --no-fail-fast`: unit tests, doc tests and every
 //!    integration test of every crate, including the suites that talk to real peers.
+//! 6. valgrind memcheck over a chosen part of the tests; 7. the container smoke test
+//!    (`cargo xtask docker --smoke`).
 //!
 //! ### Suites
 //! A *suite* ([`suites::SUITES`]) is an integration test file that needs tools from
@@ -25,26 +29,21 @@
 //! where a tool is absent. Declaring it in the table does three things:
 //! - step 1 makes sure the tools it names are installed before any test runs;
 //! - the run fails if its file does not exist (a declared suite is never skipped);
-//! - step 4's output is read back, and the summary has one line per suite with the
+//! - step 5's output is read back, and the summary has one line per suite with the
 //!   result of its own test binary; a suite whose binary did not run, ran no test, or
 //!   ignored one fails.
 //!
-//! Suites run inside step 4 rather than as separate cargo invocations so that nothing
+//! Suites run inside step 5 rather than as separate cargo invocations so that nothing
 //! runs twice and no test target list has to be kept in sync with the files. cargo runs
 //! test binaries one after another; tests inside one suite that must not overlap take
 //! the lock in `memif-apps/tests/common` (`common::serial()`).
 //!
 //! ### Failures and limits
-//! fmt and clippy failures do not stop the run: the tests still run and the summary
-//! reports everything; the exit status is non-zero if any step failed. If step 1 fails,
-//! fmt and clippy still run, but the tests do not (their suites would fail for want of
+//! fmt, clippy and doc failures do not stop the run: the tests still run and the
+//! summary reports everything; the exit status is non-zero if any step failed. If step
+//! 1 fails, fmt, clippy and doc still run, but the tests do not (their suites would fail for want of
 //! a tool), and the summary says so. Every step has a time limit ([`test::Step`]); a
 //! step that overruns is killed with all its child processes and fails.
-//!
-//! ### Later steps
-//! Issue 7 adds a valgrind run of the test suite and the container smoke test
-//! (`cargo xtask docker --smoke`). They go into the step list in [`test::run`] (marked
-//! there), and their tools (valgrind, podman) are already in [`env::REQUIREMENTS`].
 
 mod bench;
 mod docker;

@@ -119,7 +119,7 @@ fn kill_tree(root: u32) {
     }
 }
 
-/// The parent pid, from /proc/<pid>/stat (the fields after the command name in
+/// The parent pid, from `/proc/<pid>/stat` (the fields after the command name in
 /// parentheses are: state, ppid, ...).
 fn parent_of(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

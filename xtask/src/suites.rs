@@ -107,7 +107,7 @@ pub fn parse_cargo_test_output(lines: &[String]) -> Vec<BinaryResult> {
     results
 }
 
-/// The verdict on one suite from step 4's results: `Ok(summary)` or `Err(why)`.
+/// The verdict on one suite from the tests step's results: `Ok(summary)` or `Err(why)`.
 pub fn judge(suite: &Suite, results: &[BinaryResult]) -> Result<String, String> {
     let source = format!("tests/{}.rs", suite.test);
     let Some(result) = results.iter().find(|r| r.target == suite.test && r.source == source) else {

@@ -15,14 +15,16 @@ Steps:
                    naming them and their packages
   2. fmt           cargo fmt --all --check
   3. clippy        cargo clippy --workspace --all-targets -- -D warnings
-  4. tests         cargo test --workspace --no-fail-fast, which includes the suites
+  4. doc           cargo doc --workspace --no-deps, RUSTDOCFLAGS=-D warnings (broken links,
+                   stray HTML in doc comments)
+  5. tests         cargo test --workspace --no-fail-fast, which includes the suites
                    against real peers; the summary has a line per suite
-  5. valgrind      a chosen part of the tests once more under valgrind memcheck; any
+  6. valgrind      a chosen part of the tests once more under valgrind memcheck; any
                    error valgrind reports fails the step
-  6. docker smoke  the `memif` image built (static binary, FROM scratch) and its
+  7. docker smoke  the `memif` image built (static binary, FROM scratch) and its
                    responder pinged from its root filesystem (cargo xtask docker --smoke)
 
-A failing fmt or clippy step does not stop the run. Exit status 0 only if every step
+A failing fmt, clippy or doc step does not stop the run. Exit status 0 only if every step
 passed.
 ";
 
@@ -30,19 +32,29 @@ passed.
 pub struct Step {
     pub name: &'static str,
     pub args: &'static [&'static str],
+    /// Environment variables set for the command.
+    pub env: &'static [(&'static str, &'static str)],
     pub limit: Duration,
 }
 
 const FMT: Step =
-    Step { name: "fmt", args: &["fmt", "--all", "--check"], limit: Duration::from_secs(5 * 60) };
+    Step { name: "fmt", args: &["fmt", "--all", "--check"], env: &[], limit: Duration::from_secs(5 * 60) };
 const CLIPPY: Step = Step {
     name: "clippy",
     args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+    env: &[],
     limit: Duration::from_secs(20 * 60),
+};
+const DOC: Step = Step {
+    name: "doc",
+    args: &["doc", "--workspace", "--no-deps"],
+    env: &[("RUSTDOCFLAGS", "-D warnings")],
+    limit: Duration::from_secs(10 * 60),
 };
 const TESTS: Step = Step {
     name: "tests",
     args: &["test", "--workspace", "--no-fail-fast"],
+    env: &[],
     limit: Duration::from_secs(30 * 60),
 };
 
@@ -96,11 +108,12 @@ impl Run {
     /// Runs a cargo step in the workspace root. Returns the captured output lines when
     /// `capture` is set.
     fn cargo_step(&mut self, step: &Step, capture: bool) -> Vec<String> {
-        let shown = format!("$ cargo {}", step.args.join(" "));
+        let vars: String = step.env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+        let shown = format!("$ {vars}cargo {}", step.args.join(" "));
         self.banner(step.name, &shown);
         let started = Instant::now();
         let mut cmd = Command::new(crate::cargo());
-        cmd.args(step.args).current_dir(crate::workspace_root());
+        cmd.args(step.args).envs(step.env.iter().copied()).current_dir(crate::workspace_root());
         match process::run(&mut cmd, step.limit, capture) {
             Ok(done) => {
                 let (passed, note) = match done.status {
@@ -123,7 +136,7 @@ impl Run {
 
 /// Runs every step and prints the summary.
 pub fn run() -> ExitCode {
-    let mut run = Run { outcomes: Vec::new(), started: Instant::now(), total_steps: 6 };
+    let mut run = Run { outcomes: Vec::new(), started: Instant::now(), total_steps: 7 };
     let root = crate::workspace_root();
 
     // 1. Environment, including every declared suite's file and tools.
@@ -151,11 +164,12 @@ pub fn run() -> ExitCode {
         }
     }
 
-    // 2 and 3. Style and lints: a failure here does not stop the run.
+    // 2, 3 and 4. Style, lints and docs: a failure here does not stop the run.
     run.cargo_step(&FMT, false);
     run.cargo_step(&CLIPPY, false);
+    run.cargo_step(&DOC, false);
 
-    // 4. Every test of the workspace, suites included; then one line per suite.
+    // 5. Every test of the workspace, suites included; then one line per suite.
     if env_ok {
         let lines = run.cargo_step(&TESTS, true);
         let results = suites::parse_cargo_test_output(&lines);
@@ -178,7 +192,7 @@ pub fn run() -> ExitCode {
         run.record(TESTS.name, None, Duration::ZERO, "(the environment step failed)");
     }
 
-    // 5. Part of the tests again, under valgrind memcheck.
+    // 6. Part of the tests again, under valgrind memcheck.
     run.banner("valgrind", "memcheck over the tests of parsing, regions, rings, handshake and connections");
     let started = Instant::now();
     if env_ok {
@@ -209,7 +223,7 @@ pub fn run() -> ExitCode {
         run.record("valgrind", None, Duration::ZERO, "(the environment step failed)");
     }
 
-    // 6. The container image, built and pinged (podman is installed by step 1).
+    // 7. The container image, built and pinged (podman is installed by step 1).
     run.banner("docker smoke", "cargo xtask docker --smoke");
     let started = Instant::now();
     if docker::available() {

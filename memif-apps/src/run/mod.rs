@@ -1,5 +1,5 @@
 //! The subcommands, each a loop over memif interfaces from `memif-conn` and the pieces
-//! in this crate. Every one returns its [`Summary`] and exit status; `main` prints.
+//! in this crate. Every one returns its [`Summary`](crate::report::Summary) and exit status; `main` prints.
 
 use std::time::{Duration, Instant};
 
