@@ -5,13 +5,19 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[test]
-fn gen_master_chains_into_a_slave_with_smaller_buffers() {
-    let dir = std::env::temp_dir().join(format!("memif-rs-gen-small-{}", std::process::id()));
+/// A fresh folder for one test's socket, and the socket's path in it.
+fn socket_dir(tag: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("memif-rs-gen-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir(&dir).unwrap();
-    let sock = dir.join("g.sock");
-    let sock = sock.to_str().unwrap();
+    let sock = dir.join("g.sock").to_str().unwrap().to_owned();
+    (dir, sock)
+}
+
+#[test]
+fn gen_master_chains_into_a_slave_with_smaller_buffers() {
+    let (dir, sock) = socket_dir("small");
+    let sock = sock.as_str();
     let memif = env!("CARGO_BIN_EXE_memif");
     let gen = Command::new(memif)
         .args(["--json", "gen", "--role", "master", "--socket", sock, "--size", "1500", "--count", "1000"])
@@ -40,13 +46,10 @@ fn gen_master_chains_into_a_slave_with_smaller_buffers() {
 
 /// Runs gen (role `gen_role`, `--size 9000`) against a sink whose side owns 1024-byte
 /// buffers in 8-descriptor rings: a frame needs 9 buffers, more than a ring has.
-/// Returns gen's exit status and stderr.
-fn gen_with_oversized_frames(gen_role: &str) -> (std::process::ExitStatus, String) {
-    let dir = std::env::temp_dir().join(format!("memif-rs-gen-huge-{gen_role}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir(&dir).unwrap();
-    let sock = dir.join("g.sock");
-    let sock = sock.to_str().unwrap();
+/// Checks that gen exits at once with an error that names the sizes.
+fn gen_refuses_oversized_frames(gen_role: &str) {
+    let (dir, sock) = socket_dir(&format!("huge-{gen_role}"));
+    let sock = sock.as_str();
     let memif = env!("CARGO_BIN_EXE_memif");
     let sink_role = if gen_role == "master" { "slave" } else { "master" };
     let small = ["--buffer-size", "1024", "--ring-size", "8"];
@@ -85,21 +88,18 @@ fn gen_with_oversized_frames(gen_role: &str) -> (std::process::ExitStatus, Strin
     let _ = std::fs::remove_dir_all(&dir);
     // `timeout` exits 124 when it had to stop gen: that is the hang this guards against
     assert!(started.elapsed() < Duration::from_secs(25), "gen did not give up");
-    (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+    let (status, stderr) = (out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(!status.success(), "gen succeeded: {stderr}");
+    assert_ne!(status.code(), Some(124), "gen hung until timeout: {stderr}");
+    assert!(stderr.contains("needs 9 buffers of 1024 bytes") && stderr.contains("ring's 8"), "{stderr}");
 }
 
 #[test]
 fn gen_master_refuses_frames_longer_than_the_slaves_ring_can_chain() {
-    let (status, stderr) = gen_with_oversized_frames("master");
-    assert!(!status.success(), "gen succeeded: {stderr}");
-    assert_ne!(status.code(), Some(124), "gen hung until timeout: {stderr}");
-    assert!(stderr.contains("needs 9 buffers of 1024 bytes") && stderr.contains("ring's 8"), "{stderr}");
+    gen_refuses_oversized_frames("master");
 }
 
 #[test]
 fn gen_slave_refuses_frames_longer_than_its_ring_can_chain() {
-    let (status, stderr) = gen_with_oversized_frames("slave");
-    assert!(!status.success(), "gen succeeded: {stderr}");
-    assert_ne!(status.code(), Some(124), "gen hung until timeout: {stderr}");
-    assert!(stderr.contains("needs 9 buffers of 1024 bytes") && stderr.contains("ring's 8"), "{stderr}");
+    gen_refuses_oversized_frames("slave");
 }
